@@ -1,0 +1,8 @@
+"""forkable: run AI image-modification websites from one `site.toml` each."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("forkable")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"

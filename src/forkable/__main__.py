@@ -1,0 +1,5 @@
+"""`python -m forkable` runs the CLI."""
+
+from forkable.cli.main import main
+
+main()

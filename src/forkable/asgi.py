@@ -1,0 +1,43 @@
+"""Build the app from the environment alone: for uvicorn workers and serverless entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from forkable.app import create_app
+from forkable.manifest import load_sites
+from forkable.manifest.loader import is_site_folder
+from forkable.providers.catalog import build_catalog
+from forkable.settings import load_settings
+from forkable.sites import Site, SiteRegistry
+
+
+def bundled_examples() -> Path:
+    """The example sites shipped with the package (or beside it, in a source checkout)."""
+    packaged = Path(__file__).parent / "examples"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "examples"
+
+
+def default_sites_path(cwd: Path | None = None) -> Path:
+    """`.` when it holds a site.toml, else the bundled coloringbook example."""
+    here = cwd or Path.cwd()
+    if (here / "site.toml").is_file():
+        return here
+    return bundled_examples() / "coloringbook"
+
+
+def open_registry(path: Path) -> SiteRegistry:
+    """Load a site folder (served on every host) or a folder of sites (routed by host)."""
+    sources = load_sites([path], build_catalog())
+    sites = [Site.from_source(source) for source in sources]
+    return SiteRegistry(sites, multi_site=not is_site_folder(path))
+
+
+def app_from_environment() -> FastAPI:
+    """The app for `FORKABLE_SITES` (or the default site) with settings from the environment."""
+    settings = load_settings()
+    return create_app(open_registry(settings.sites_path or default_sites_path()), settings)

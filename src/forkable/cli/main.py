@@ -1,0 +1,86 @@
+"""The `forkable` command: thin wrappers over the package's modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from forkable import __version__
+from forkable.cli.output import fail
+from forkable.manifest import ManifestError
+from forkable.settings import SettingsError
+
+app = typer.Typer(
+    name="forkable",
+    help="Run AI image-modification websites from a site.toml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"forkable {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Run AI image-modification websites from a site.toml."""
+
+
+@app.command()
+def serve(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A site folder or a folder of site folders.", show_default=False),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+) -> None:
+    """Serve one site, or every site in a folder of sites (routed by host name)."""
+    from forkable.cli.serve import run_server
+
+    run_server(path, host=host, port=port, workers=workers)
+
+
+@app.command()
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Site folders or folders of sites.")],
+) -> None:
+    """Validate manifests and assets; print every problem as PATH:LINE: key.path: message."""
+    from forkable.cli.check import run_check
+
+    raise typer.Exit(run_check(paths))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply database migrations."""
+    from forkable.cli.database import run_upgrade
+
+    run_upgrade(revision)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: user errors become one line on stderr and a non-zero exit."""
+    try:
+        app(args=argv, prog_name="forkable", standalone_mode=True)
+    except SettingsError as exc:
+        fail(*exc.problems)
+    except ManifestError as exc:
+        fail(*(str(p) for p in exc.problems))
+    sys.exit(0)

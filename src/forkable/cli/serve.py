@@ -1,0 +1,51 @@
+"""`forkable serve`: load sites, prepare the database, run uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from forkable.app import create_app
+from forkable.asgi import default_sites_path, open_registry
+from forkable.cli.output import fail
+from forkable.db import Database
+from forkable.db.migrate import is_up_to_date, upgrade
+from forkable.settings import check_production, load_settings
+
+
+def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None:
+    settings = load_settings()
+    check_production(settings)
+    sites_path = (path or settings.sites_path or default_sites_path()).resolve()
+    registry = open_registry(sites_path)  # fail fast, before any worker starts
+
+    # Migrate once here, before workers exist, so they never race on the schema.
+    database = Database(settings.resolved_database_url)
+    try:
+        if database.is_sqlite:
+            upgrade(database)
+        elif not is_up_to_date(database):
+            fail("the database schema is out of date: run `forkable db upgrade` first")
+    finally:
+        database.dispose()
+
+    names = ", ".join(site.id for site in registry)
+    typer.echo(f"forkable: serving {names} on http://{host}:{port}", err=True)
+    if workers == 1:
+        app = create_app(registry, settings, migrate=False)
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+        return
+    # Worker processes build their own app from the environment; hand them the sites path.
+    os.environ["FORKABLE_SITES"] = str(sites_path)
+    uvicorn.run(
+        "forkable.asgi:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )

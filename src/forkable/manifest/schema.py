@@ -1,0 +1,230 @@
+"""The `site.toml` schema: every table and key a site manifest may hold.
+
+The field descriptions here are the manifest reference: `docs/manifest.md` is generated from
+them (`python -m forkable.manifest.docs`), and a test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+_SLUG = re.compile(SLUG_PATTERN)
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: use 1-40 lowercase letters, digits and dashes, "
+            "not starting or ending with a dash"
+        )
+    return value
+
+
+def _color(value: str) -> str:
+    if not _COLOR.match(value):
+        raise ValueError(f"{value!r} is not a color: use #rgb or #rrggbb, for example '#ff6b6b'")
+    return value.lower()
+
+
+def _domain(value: str) -> str:
+    host = value.strip().lower().rstrip(".")
+    labels = host.split(".")
+    if "://" in value or "/" in value or ":" in value:
+        raise ValueError(f"{value!r} is not a host name: leave out the scheme, port and path")
+    if len(host) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels):
+        raise ValueError(f"{value!r} is not a valid domain name such as 'coloringbook.example.com'")
+    return host
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ValueError(f"{value!r} is not a language tag such as 'en' or 'pt-BR'")
+    return value
+
+
+def _currency(value: str) -> str:
+    lowered = value.lower()
+    if not _CURRENCY.match(lowered):
+        raise ValueError(f"{value!r} is not a three-letter ISO currency code such as 'usd'")
+    return lowered
+
+
+def _asset_path(value: str) -> str:
+    # Assets are served from the site folder, so a path must stay inside it.
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value.strip():
+        raise ValueError(f"{value!r} must be a relative path inside the site folder")
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Color = Annotated[str, AfterValidator(_color)]
+Domain = Annotated[str, AfterValidator(_domain)]
+Email = Annotated[str, AfterValidator(_email)]
+Language = Annotated[str, AfterValidator(_language)]
+Currency = Annotated[str, AfterValidator(_currency)]
+AssetPath = Annotated[str, AfterValidator(_asset_path)]
+Text = Annotated[str, AfterValidator(_non_blank)]
+ParamValue = str | int | float | bool
+
+
+class _Table(BaseModel):
+    # Unknown keys are errors so that typos are caught; strict so "20" is not a number.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SiteTable(_Table):
+    """Who the site is: its id, name and production host name."""
+
+    id: Slug = Field(description="Slug `[a-z0-9-]`, unique within a deployment.")
+    name: Text = Field(max_length=80, description="Display name, shown in the header and title.")
+    tagline: Text = Field(
+        max_length=160, description="One line under the name on the landing page."
+    )
+    domain: Domain = Field(description="Production host name, e.g. `coloringbook.example.com`.")
+    language: Language = Field(default="en", description="Language tag of the site's pages.")
+
+
+class BrandTable(_Table):
+    """Look and feel: colors become CSS custom properties, assets are served from `assets/`."""
+
+    primary_color: Color = Field(default="#ff6b6b", description="Main color (buttons, links).")
+    accent_color: Color = Field(default="#1a535c", description="Second color (header, footer).")
+    logo: AssetPath | None = Field(
+        default=None, description="Logo file relative to the site folder (SVG, PNG or WebP)."
+    )
+    favicon: AssetPath | None = Field(
+        default=None, description="Favicon relative to the site folder; the logo when absent."
+    )
+    extra_css: AssetPath | None = Field(
+        default=None, description="Optional stylesheet loaded after the built-in one."
+    )
+
+
+class StyleTable(_Table):
+    """A choice offered to the user; its prompt is added to the site prompt."""
+
+    id: Slug = Field(description="Slug, unique within the site.")
+    label: Text = Field(max_length=60, description="What the user sees.")
+    prompt: Text = Field(description="Added to `transform.prompt` when this style is chosen.")
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, description="Local filter parameters for this style."
+    )
+
+
+class TransformTable(_Table):
+    """What the site does to a photo: the model, its prompt, and the offline fallback."""
+
+    provider: Slug = Field(
+        default="gemini",
+        description="`gemini`, `local`, or the name of a provider plugin (`forkable.providers`).",
+    )
+    model: Text = Field(
+        default="gemini-2.5-flash-image", description="Model name passed to the provider."
+    )
+    prompt: Text = Field(description="The instruction sent to the image model with the photo.")
+    fallback: str | None = Field(
+        default=None,
+        description="Local filter used offline and when the provider is down "
+        "(`coloring_book`, `pencil_sketch`, `cartoon`, ...).",
+    )
+    filter: str | None = Field(
+        default=None,
+        description="Local filter run by the `local` provider; defaults to `fallback`.",
+    )
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, description="Parameters for the local filter."
+    )
+    max_upload_mb: int = Field(
+        default=10, ge=1, le=50, description="Largest accepted upload, in megabytes."
+    )
+    styles: list[StyleTable] = Field(
+        default_factory=list, description="Optional choices shown to the user."
+    )
+
+    @property
+    def local_filter(self) -> str | None:
+        """The local filter this site runs offline, if any."""
+        return self.filter or self.fallback
+
+
+class PackTable(_Table):
+    """A token pack on sale."""
+
+    id: Slug = Field(description="Slug, unique within the site.")
+    name: Text | None = Field(
+        default=None, description="Shown to buyers; the id, titled, if absent."
+    )
+    tokens: int = Field(gt=0, description="Tokens credited when the pack is paid.")
+    price_cents: int = Field(gt=0, description="Price in the currency's smallest unit.")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id.replace("-", " ").title()
+
+
+class PricingTable(_Table):
+    """Prices in tokens, and the packs that sell tokens."""
+
+    currency: Currency = Field(default="usd", description="ISO 4217 code, lowercase.")
+    signup_bonus: int = Field(default=3, ge=0, le=1000, description="Tokens granted on sign-up.")
+    cost_per_generation: int = Field(
+        default=1, ge=1, le=1000, description="Tokens one generation costs."
+    )
+    packs: list[PackTable] = Field(default_factory=list, description="Token packs for sale.")
+
+
+class LimitsTable(_Table):
+    """Abuse and cost limits."""
+
+    generations_per_minute: int = Field(
+        default=6, ge=1, le=600, description="Generations one user may start per minute."
+    )
+    daily_spend_cap_usd: float = Field(
+        default=50.0,
+        ge=0,
+        description="Provider spend per site per day; new generations pause past it.",
+    )
+
+
+class LegalTable(_Table):
+    """Who runs the site; fills the terms and privacy pages."""
+
+    company: Text = Field(description="Legal name of the operator.")
+    contact_email: Email = Field(description="Where visitors write to.")
+    address: str | None = Field(default=None, description="Postal address, shown in the terms.")
+    jurisdiction: str | None = Field(
+        default=None, description="Governing law named in the terms, e.g. `England and Wales`."
+    )
+
+
+class Manifest(_Table):
+    """A whole site: the tables of `site.toml`."""
+
+    site: SiteTable
+    brand: BrandTable = Field(default_factory=BrandTable)
+    transform: TransformTable
+    pricing: PricingTable = Field(default_factory=PricingTable)
+    limits: LimitsTable = Field(default_factory=LimitsTable)
+    legal: LegalTable

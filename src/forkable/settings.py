@@ -1,0 +1,198 @@
+"""Environment settings: infrastructure and secrets, read in this module only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Environment = Literal["development", "production"]
+PaymentsMode = Literal["stripe", "demo"]
+
+_SECRET_FILE = "secret_key"  # noqa: S105  # a file name, not a secret
+
+
+class SettingsError(Exception):
+    """Raised when the environment cannot produce valid settings; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseModel):
+    """Everything the process takes from its environment, resolved and typed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: Environment = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    gemini_api_key: str | None = None
+    gemini_base_url: str | None = None
+    payments: PaymentsMode = "demo"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    sentry_dsn: str | None = None
+    metrics_token: str | None = None
+    serverless: bool = False
+    sites_path: Path | None = None
+    workers: int = Field(default=2, ge=1, le=64)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL, with the embedded SQLite file in the data dir as the default."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'forkable.sqlite3').resolve()}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def production_problems(self) -> list[str]:
+        """Every reason this configuration must not serve real users, one line each."""
+        if not self.is_production:
+            return []
+        problems: list[str] = []
+        if not self.secret_key:
+            problems.append(
+                "FORKABLE_SECRET_KEY is not set: production needs a fixed secret of 32+ characters"
+            )
+        elif len(self.secret_key) < 32:
+            problems.append("FORKABLE_SECRET_KEY is too short: use 32 or more random characters")
+        if self.payments == "demo":
+            problems.append(
+                "payments are in demo mode: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
+                "(FORKABLE_PAYMENTS=demo is refused in production)"
+            )
+        elif not self.stripe_webhook_secret:
+            problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
+        if not self.metrics_token:
+            problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
+        if self.serverless and self.uses_sqlite:
+            problems.append(
+                "SQLite on a serverless host loses data: set FORKABLE_DATABASE_URL "
+                "(or DATABASE_URL / POSTGRES_URL) to a PostgreSQL database"
+            )
+        return problems
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URLs hosting platforms hand out onto SQLAlchemy's psycopg 3 dialect."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _first(environ: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from an environment mapping (``os.environ`` by default)."""
+    env_map: Mapping[str, str] = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    env = (_first(env_map, "FORKABLE_ENV") or "development").lower()
+    if env not in ("development", "production"):
+        problems.append(f"FORKABLE_ENV must be 'development' or 'production', not {env!r}")
+        env = "development"
+
+    stripe_key = _first(env_map, "STRIPE_SECRET_KEY")
+    payments = (
+        _first(env_map, "FORKABLE_PAYMENTS") or ("stripe" if stripe_key else "demo")
+    ).lower()
+    if payments not in ("stripe", "demo"):
+        problems.append(f"FORKABLE_PAYMENTS must be 'stripe' or 'demo', not {payments!r}")
+        payments = "demo"
+    elif payments == "stripe" and not stripe_key:
+        problems.append("FORKABLE_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
+
+    workers_text = _first(env_map, "FORKABLE_WORKERS") or "2"
+    try:
+        workers = int(workers_text)
+        if not 1 <= workers <= 64:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"FORKABLE_WORKERS must be a whole number from 1 to 64, not {workers_text!r}"
+        )
+        workers = 2
+
+    if problems:
+        raise SettingsError(problems)
+
+    return Settings(
+        env=env,
+        data_dir=Path(_first(env_map, "FORKABLE_DATA_DIR") or "var"),
+        database_url=_first(env_map, "FORKABLE_DATABASE_URL", "DATABASE_URL", "POSTGRES_URL"),
+        redis_url=_first(env_map, "FORKABLE_REDIS_URL", "REDIS_URL", "KV_URL"),
+        secret_key=_first(env_map, "FORKABLE_SECRET_KEY"),
+        gemini_api_key=_first(env_map, "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        gemini_base_url=_first(env_map, "FORKABLE_GEMINI_BASE_URL"),
+        payments=payments,
+        stripe_secret_key=stripe_key,
+        stripe_webhook_secret=_first(env_map, "STRIPE_WEBHOOK_SECRET"),
+        stripe_api_base=_first(env_map, "FORKABLE_STRIPE_API_BASE"),
+        sentry_dsn=_first(env_map, "SENTRY_DSN"),
+        metrics_token=_first(env_map, "FORKABLE_METRICS_TOKEN"),
+        serverless=_first(env_map, "VERCEL") == "1",
+        sites_path=Path(sites) if (sites := _first(env_map, "FORKABLE_SITES")) else None,
+        workers=workers,
+    )
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to start in production when a development default would be used."""
+    problems = settings.production_problems()
+    if problems:
+        raise SettingsError(problems)
+
+
+def development_secret(data_dir: Path) -> str:
+    """The per-data-dir secret used in development, generated on first use."""
+    path = data_dir / _SECRET_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must agree on one key, so the loser reads the winner's.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+def effective_secret(settings: Settings) -> str:
+    """The secret key to sign with: the configured one, else the development one."""
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.is_production:
+        raise SettingsError(["FORKABLE_SECRET_KEY is not set"])
+    return development_secret(settings.data_dir)

@@ -1,0 +1,110 @@
+"""Errors as the SPEC shapes them: JSON under /api, branded pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from forkable.web.middleware import security_headers
+from forkable.web.templating import render
+
+logger = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "payment_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An error with a machine-readable code and a sentence for people."""
+
+    def __init__(
+        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+        self.code = code
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            {"error": {"code": code, "message": message}}, status_code=status_code, headers=headers
+        )
+    site = getattr(request.state, "site", None)
+    template = "404.html" if status_code == 404 else "error.html"
+    response = render(
+        request,
+        template,
+        site,
+        {"status_code": status_code, "title": HTTPStatus(status_code).phrase, "message": message},
+        status_code=status_code,
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for this type only
+        raise exc
+    code = exc.code if isinstance(exc, ApiError) else _CODES.get(exc.status_code, "error")
+    message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, code, message, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return error_response(request, 422, "invalid", details or "The request is not valid.")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    response = error_response(
+        request, 500, "internal_error", "Something went wrong on our side. Please try again."
+    )
+    # Starlette answers unhandled errors outside every other middleware, so add the headers here.
+    production = request.app.state.services.settings.is_production
+    for name, value in security_headers(hsts=production):
+        response.headers.setdefault(name, value)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _server_error)

@@ -1,0 +1,81 @@
+"""Running a real `forkable serve` in a subprocess for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> float:
+    """Seconds until /healthz answered 200; raise if the process died or time ran out."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{url} did not become healthy in {timeout} s")
+
+
+@contextmanager
+def serve(
+    sites: Path,
+    data_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 30,
+) -> Iterator[Server]:
+    """Start `forkable serve SITES` on a free port; stop it (SIGTERM, then SIGKILL) on exit."""
+    port = free_port()
+    log = data_dir.parent / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, "FORKABLE_DATA_DIR": str(data_dir), **(env or {})}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "forkable", "serve", str(sites), "--port", str(port), *args],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, timeout)
+        yield Server(process=process, url=url, log=log)
+    except Exception:
+        sys.stderr.write(log.read_text(errors="replace"))
+        raise
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

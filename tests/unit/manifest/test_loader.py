@@ -1,0 +1,244 @@
+"""Manifest problems: each kind is reported with its line number and key path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forkable.manifest import Catalog, ManifestError, Problem, load_site, load_sites
+from forkable.providers.catalog import build_catalog
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "coloringbook"
+
+
+def make_site(tmp_path: Path, replace: dict[str, str] | None = None, name: str = "site") -> Path:
+    folder = tmp_path / name
+    shutil.copytree(EXAMPLE, folder)
+    text = (folder / "site.toml").read_text()
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    (folder / "site.toml").write_text(text)
+    return folder
+
+
+def line_of(folder: Path, needle: str, occurrence: int = 1) -> int:
+    lines = (folder / "site.toml").read_text().splitlines()
+    hits = [number for number, line in enumerate(lines, start=1) if needle in line]
+    return hits[occurrence - 1]
+
+
+def problems_of(folder: Path, catalog: Catalog | None = None) -> list[Problem]:
+    with pytest.raises(ManifestError) as caught:
+        load_site(folder, catalog if catalog is not None else build_catalog())
+    return caught.value.problems
+
+
+def only_problem(folder: Path) -> Problem:
+    problems = problems_of(folder)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_examples_load_cleanly() -> None:
+    sources = load_sites([EXAMPLE.parent], build_catalog())
+    assert {s.manifest.site.id for s in sources} == {
+        "coloringbook",
+        "pencilsketch",
+        "cartoonavatar",
+    }
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {"signup_bonus = 3 ": 'signup_bonus = "three" '})
+    problem = only_problem(folder)
+    assert problem.key == "pricing.signup_bonus"
+    assert problem.line == line_of(folder, "signup_bonus")
+    assert "expected int" in problem.message
+    assert str(problem).startswith(f"{folder / 'site.toml'}:{problem.line}: pricing.signup_bonus: ")
+
+
+def test_unknown_key_is_a_typo(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'tagline = "': 'tagine = "x"\ntagline = "'})
+    problem = only_problem(folder)
+    assert problem.key == "site.tagine"
+    assert problem.line == line_of(folder, "tagine")
+    assert "unknown key" in problem.message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'name = "ColoringBook AI"\n': ""})
+    problem = only_problem(folder)
+    assert problem.key == "site.name"
+    assert problem.line == line_of(folder, "[site]")
+    assert "required key is missing" in problem.message
+
+
+def test_missing_required_table(tmp_path: Path) -> None:
+    folder = make_site(tmp_path)
+    text = (folder / "site.toml").read_text()
+    (folder / "site.toml").write_text(text[: text.index("[legal]")])
+    problem = only_problem(folder)
+    assert (problem.key, problem.line) == ("legal", 1)
+    assert "required table is missing" in problem.message
+
+
+def test_bad_color(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'accent_color = "#1a535c"': 'accent_color = "teal-ish"'})
+    problem = only_problem(folder)
+    assert (problem.key, problem.line) == ("brand.accent_color", line_of(folder, "accent_color"))
+    assert "not a color" in problem.message
+
+
+def test_missing_asset_file(tmp_path: Path) -> None:
+    folder = make_site(tmp_path)
+    (folder / "assets" / "logo.svg").unlink()
+    problem = only_problem(folder)
+    assert (problem.key, problem.line) == ("brand.logo", line_of(folder, "logo ="))
+    assert problem.message == "file not found: assets/logo.svg"
+
+
+def test_asset_outside_the_site_folder(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'logo = "assets/logo.svg"': 'logo = "../../etc/passwd"'})
+    problem = only_problem(folder)
+    assert problem.key == "brand.logo"
+    assert "inside the site folder" in problem.message
+
+
+def test_invalid_slug(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'id = "coloringbook"': 'id = "Coloring Book!"'})
+    problem = only_problem(folder)
+    assert (problem.key, problem.line) == ("site.id", line_of(folder, 'id = "Coloring'))
+    assert "not a valid id" in problem.message
+
+
+def test_pack_with_zero_tokens(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {"tokens = 60": "tokens = 0"})
+    problem = only_problem(folder)
+    assert problem.key == "pricing.packs[1].tokens"
+    assert problem.line == line_of(folder, "tokens = 0")
+    assert "greater than 0" in problem.message
+
+
+def test_negative_price(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {"price_cents = 2999": "price_cents = -5"})
+    problem = only_problem(folder)
+    assert problem.key == "pricing.packs[2].price_cents"
+    assert problem.line == line_of(folder, "price_cents = -5")
+
+
+def test_duplicate_pack_id(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'id = "family"': 'id = "starter"'})
+    problem = only_problem(folder)
+    assert problem.key == "pricing.packs[1].id"
+    assert problem.line == line_of(folder, 'id = "starter"', occurrence=2)
+    assert "duplicate id" in problem.message
+
+
+def test_style_fields_in_array_of_tables(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {'label = "Detailed (grown-ups)"': "label = 7"})
+    problem = only_problem(folder)
+    assert (problem.key, problem.line) == (
+        "transform.styles[1].label",
+        line_of(folder, "label = 7"),
+    )
+
+
+def test_bad_domain_and_email(tmp_path: Path) -> None:
+    folder = make_site(
+        tmp_path,
+        {
+            'domain = "coloringbook.example.com"': 'domain = "https://coloringbook.example.com/"',
+            'contact_email = "hello@example.com"': 'contact_email = "hello"',
+        },
+    )
+    problems = problems_of(folder)
+    assert [(p.key, p.line) for p in problems] == [
+        ("site.domain", line_of(folder, "domain =")),
+        ("legal.contact_email", line_of(folder, "contact_email")),
+    ]
+
+
+def test_unknown_filter_and_provider(tmp_path: Path) -> None:
+    folder = make_site(
+        tmp_path,
+        {
+            'provider = "gemini"': 'provider = "dall-e"',
+            'fallback = "coloring_book"': 'fallback = "crayon"',
+        },
+    )
+    problems = problems_of(folder)
+    assert [(p.key, p.line) for p in problems] == [
+        ("transform.provider", line_of(folder, "provider =")),
+        ("transform.fallback", line_of(folder, "fallback =")),
+    ]
+    assert "unknown provider 'dall-e'" in problems[0].message
+    assert "unknown local filter 'crayon'" in problems[1].message
+
+
+def test_local_provider_needs_a_filter(tmp_path: Path) -> None:
+    folder = make_site(
+        tmp_path,
+        {'provider = "gemini"': 'provider = "local"', 'fallback = "coloring_book"': ""},
+    )
+    problem = only_problem(folder)
+    assert problem.key == "transform.provider"
+    assert "needs `filter`" in problem.message
+
+
+def test_invalid_toml_reports_its_line(tmp_path: Path) -> None:
+    folder = make_site(tmp_path, {"cost_per_generation = 1": "cost_per_generation = = 1"})
+    problem = only_problem(folder)
+    assert problem.line == line_of(folder, "cost_per_generation")
+    assert problem.message.startswith("invalid TOML")
+
+
+def test_every_problem_at_once(tmp_path: Path) -> None:
+    folder = make_site(
+        tmp_path,
+        {
+            'id = "coloringbook"': 'id = "-bad-"',
+            'primary_color = "#ff6b6b"': 'primary_color = "red"',
+            "tokens = 20\n": "tokens = -1\n",
+            "max_upload_mb = 10": "max_upload_mb = 500",
+        },
+    )
+    keys = {p.key for p in problems_of(folder)}
+    assert keys == {
+        "site.id",
+        "brand.primary_color",
+        "pricing.packs[0].tokens",
+        "transform.max_upload_mb",
+    }
+
+
+def test_duplicate_site_ids_across_folders(tmp_path: Path) -> None:
+    make_site(tmp_path / "sites", name="one")
+    second = make_site(
+        tmp_path / "sites",
+        {'domain = "coloringbook.example.com"': 'domain = "other.example.com"'},
+        name="two",
+    )
+    with pytest.raises(ManifestError) as caught:
+        load_sites([tmp_path / "sites"], build_catalog())
+    (problem,) = caught.value.problems
+    assert problem.file == second / "site.toml"
+    assert (problem.key, problem.line) == ("site.id", line_of(second, 'id = "coloringbook"'))
+    assert "duplicate site id 'coloringbook'" in problem.message
+
+
+def test_duplicate_domains_across_folders(tmp_path: Path) -> None:
+    make_site(tmp_path / "sites", name="one")
+    make_site(tmp_path / "sites", {'id = "coloringbook"': 'id = "copy"'}, name="two")
+    with pytest.raises(ManifestError) as caught:
+        load_sites([tmp_path / "sites"], build_catalog())
+    (problem,) = caught.value.problems
+    assert problem.key == "site.domain"
+
+
+def test_folder_without_manifest(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_sites([tmp_path], build_catalog())
+    assert caught.value.problems[0].message == "no site.toml here"

@@ -1,0 +1,121 @@
+"""Environment settings: fallbacks and the production guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forkable.settings import (
+    SettingsError,
+    check_production,
+    development_secret,
+    effective_secret,
+    load_settings,
+)
+
+PRODUCTION_OK = {
+    "FORKABLE_ENV": "production",
+    "FORKABLE_SECRET_KEY": "s" * 40,
+    "STRIPE_SECRET_KEY": "sk_live_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    "FORKABLE_METRICS_TOKEN": "metrics-token",
+    "FORKABLE_DATABASE_URL": "postgresql://u@db/forkable",
+}
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.env == "development"
+    assert settings.data_dir == Path("var")
+    assert settings.payments == "demo"
+    assert settings.redis_url is None
+    assert settings.uses_sqlite
+    assert settings.resolved_database_url.endswith("/var/forkable.sqlite3")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"POSTGRES_URL": "postgres://a@h/p"}, "postgresql+psycopg://a@h/p"),
+        (
+            {"DATABASE_URL": "postgresql://a@h/d", "POSTGRES_URL": "postgres://a@h/p"},
+            "postgresql+psycopg://a@h/d",
+        ),
+        (
+            {"FORKABLE_DATABASE_URL": "sqlite:////tmp/x.db", "DATABASE_URL": "postgresql://a@h/d"},
+            "sqlite:////tmp/x.db",
+        ),
+        ({"DATABASE_URL": "postgresql+psycopg://a@h/d"}, "postgresql+psycopg://a@h/d"),
+    ],
+)
+def test_database_url_fallbacks(environ: dict[str, str], expected: str) -> None:
+    assert load_settings(environ).resolved_database_url == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"KV_URL": "rediss://kv"}, "rediss://kv"),
+        ({"REDIS_URL": "redis://r", "KV_URL": "rediss://kv"}, "redis://r"),
+        ({"FORKABLE_REDIS_URL": "redis://f", "REDIS_URL": "redis://r"}, "redis://f"),
+    ],
+)
+def test_redis_url_fallbacks(environ: dict[str, str], expected: str) -> None:
+    assert load_settings(environ).redis_url == expected
+
+
+def test_gemini_key_fallback_and_blank_values_ignored() -> None:
+    assert load_settings({"GOOGLE_API_KEY": "g"}).gemini_api_key == "g"
+    assert load_settings({"GEMINI_API_KEY": "a", "GOOGLE_API_KEY": "g"}).gemini_api_key == "a"
+    assert load_settings({"GEMINI_API_KEY": "  ", "GOOGLE_API_KEY": "g"}).gemini_api_key == "g"
+
+
+def test_payments_follow_the_stripe_key() -> None:
+    assert load_settings({"STRIPE_SECRET_KEY": "sk_test_x"}).payments == "stripe"
+    assert (
+        load_settings({"STRIPE_SECRET_KEY": "sk_test_x", "FORKABLE_PAYMENTS": "demo"}).payments
+        == "demo"
+    )
+
+
+def test_invalid_values_are_reported_together() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {"FORKABLE_ENV": "staging", "FORKABLE_PAYMENTS": "paypal", "FORKABLE_WORKERS": "lots"}
+        )
+    assert len(caught.value.problems) == 3
+    assert "FORKABLE_ENV must be" in caught.value.problems[0]
+
+
+def test_production_with_everything_set_starts() -> None:
+    check_production(load_settings(PRODUCTION_OK))
+
+
+def test_production_guard_lists_every_problem() -> None:
+    settings = load_settings({"FORKABLE_ENV": "production", "VERCEL": "1"})
+    with pytest.raises(SettingsError) as caught:
+        check_production(settings)
+    problems = caught.value.problems
+    assert len(problems) == 4
+    assert any(p.startswith("FORKABLE_SECRET_KEY is not set") for p in problems)
+    assert any(p.startswith("payments are in demo mode") for p in problems)
+    assert any(p.startswith("FORKABLE_METRICS_TOKEN is not set") for p in problems)
+    assert any(p.startswith("SQLite on a serverless host") for p in problems)
+    assert all("\n" not in p for p in problems)
+
+
+def test_production_refuses_explicit_demo_payments_and_short_secret() -> None:
+    environ = {**PRODUCTION_OK, "FORKABLE_PAYMENTS": "demo", "FORKABLE_SECRET_KEY": "short"}
+    with pytest.raises(SettingsError) as caught:
+        check_production(load_settings(environ))
+    assert len(caught.value.problems) == 2
+
+
+def test_development_secret_is_generated_once_per_data_dir(tmp_path: Path) -> None:
+    first = development_secret(tmp_path / "a")
+    assert len(first) >= 48
+    assert development_secret(tmp_path / "a") == first
+    assert development_secret(tmp_path / "b") != first
+    settings = load_settings({"FORKABLE_DATA_DIR": str(tmp_path / "a")})
+    assert effective_secret(settings) == first
