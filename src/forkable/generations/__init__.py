@@ -1,0 +1,1 @@
+"""Generations: upload validation, the lifecycle of a generation, the job runner."""
