@@ -14,8 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from forkable.app import create_app
+from forkable.accounts.passwords import fast_passwords
+from forkable.app import build_services, create_app
 from forkable.asgi import open_registry
+from forkable.generations.runner import RunnerConfig
+from forkable.services import Services
 from forkable.settings import Settings
 from forkable.sites import SiteRegistry
 
@@ -123,8 +126,22 @@ def registry(sites_dir: Path) -> SiteRegistry:
 
 
 @pytest.fixture
-def app(registry: SiteRegistry, settings: Settings) -> FastAPI:
-    return create_app(registry, settings, migrate=True)
+def services(registry: SiteRegistry, settings: Settings) -> Iterator[Services]:
+    """The app's services with cheap password hashing and a fast job runner."""
+    built = build_services(
+        registry,
+        settings,
+        passwords=fast_passwords(),
+        runner_config=RunnerConfig(workers=2, lease_seconds=5, poll_seconds=0.05),
+    )
+    yield built
+    built.runner.stop()
+    built.database.dispose()
+
+
+@pytest.fixture
+def app(registry: SiteRegistry, settings: Settings, services: Services) -> FastAPI:
+    return create_app(registry, settings, services=services, migrate=True)
 
 
 @pytest.fixture

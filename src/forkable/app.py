@@ -10,13 +10,19 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from forkable import __version__
+from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
+from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.providers.resolver import ProviderResolver
+from forkable.ratelimit import RateLimiter
 from forkable.services import Services
 from forkable.settings import Settings, check_production
 from forkable.sites import Site, SiteRegistry
-from forkable.web import health, pages
+from forkable.storage import LocalMediaStore
+from forkable.web import account_pages, health, pages
+from forkable.web.api import api_router
 from forkable.web.errors import install_error_handlers
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
 from forkable.web.templating import build_templates
@@ -24,22 +30,56 @@ from forkable.web.templating import build_templates
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
+def build_services(
+    registry: SiteRegistry,
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    passwords: Passwords | None = None,
+    resolver: ProviderResolver | None = None,
+    runner_config: RunnerConfig | None = None,
+) -> Services:
+    """The services of one app; tests pass cheaper or instrumented parts."""
+    database = database or Database(settings.resolved_database_url)
+    store = LocalMediaStore(settings.media_dir)
+    resolver = resolver or ProviderResolver(settings)
+    config = runner_config or RunnerConfig(
+        workers=settings.workers, lease_seconds=settings.job_lease_seconds
+    )
+    runner = JobRunner(
+        database=database, store=store, sites=registry, resolver=resolver, config=config
+    )
+    return Services(
+        settings=settings,
+        database=database,
+        sites=registry,
+        store=store,
+        passwords=passwords or Passwords(),
+        limiter=RateLimiter(settings.redis_url),
+        resolver=resolver,
+        runner=runner,
+    )
+
+
 def create_app(
     sites: SiteRegistry | Iterable[Site],
     settings: Settings,
     *,
+    services: Services | None = None,
     database: Database | None = None,
     migrate: bool | None = None,
+    run_jobs: bool = True,
 ) -> FastAPI:
     """Build the app for ``sites``; nothing is read from the environment here.
 
     ``migrate`` applies pending migrations at start-up; by default only for the embedded
     SQLite (a shared PostgreSQL is upgraded deliberately with `forkable db upgrade`).
+    ``run_jobs`` starts the embedded job runner with the app.
     """
     check_production(settings)
     registry = sites if isinstance(sites, SiteRegistry) else SiteRegistry(sites)
-    database = database or Database(settings.resolved_database_url)
-    services = Services(settings=settings, database=database, sites=registry)
+    services = services or build_services(registry, settings, database=database)
+    database = services.database
     should_migrate = database.is_sqlite if migrate is None else migrate
 
     @asynccontextmanager
@@ -48,9 +88,12 @@ def create_app(
         if should_migrate:
             upgrade(database)
         sync_sites(database, registry)
+        if run_jobs:
+            services.runner.start()
         try:
             yield
         finally:
+            services.runner.stop()
             database.dispose()
 
     app = FastAPI(
@@ -66,6 +109,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(account_pages.router)
+    app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Outermost first: routing must see every request, headers must cover every response.
     app.add_middleware(SiteRoutingMiddleware, registry=registry)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forkable.accounts.passwords import Passwords
 from forkable.db import Database
+from forkable.generations.runner import JobRunner
+from forkable.providers.resolver import ProviderResolver
+from forkable.ratelimit import RateLimiter
 from forkable.settings import Settings
 from forkable.sites import SiteRegistry
+from forkable.storage import MediaStore
 
 
 @dataclass
@@ -16,3 +21,8 @@ class Services:
     settings: Settings
     database: Database
     sites: SiteRegistry
+    store: MediaStore
+    passwords: Passwords
+    limiter: RateLimiter
+    resolver: ProviderResolver
+    runner: JobRunner

@@ -45,6 +45,7 @@ class Settings(BaseModel):
     serverless: bool = False
     sites_path: Path | None = None
     workers: int = Field(default=2, ge=1, le=64)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def is_production(self) -> bool:
@@ -129,6 +130,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     elif payments == "stripe" and not stripe_key:
         problems.append("FORKABLE_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
 
+    lease_text = _first(env_map, "FORKABLE_JOB_LEASE_SECONDS") or "30"
+    try:
+        lease_seconds = float(lease_text)
+        if not 1 <= lease_seconds <= 3600:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"FORKABLE_JOB_LEASE_SECONDS must be a number of seconds from 1 to 3600, not {lease_text!r}"
+        )
+        lease_seconds = 30.0
+
     workers_text = _first(env_map, "FORKABLE_WORKERS") or "2"
     try:
         workers = int(workers_text)
@@ -160,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         serverless=_first(env_map, "VERCEL") == "1",
         sites_path=Path(sites) if (sites := _first(env_map, "FORKABLE_SITES")) else None,
         workers=workers,
+        job_lease_seconds=lease_seconds,
     )
 
 

@@ -21,7 +21,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Token balances.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The token ledger.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(ledger_app, name="ledger")
+SiteOption = Annotated[
+    str | None,
+    typer.Option("--site", help="Site id; optional when the database holds one site."),
+]
 
 
 def _version(value: bool) -> None:
@@ -73,6 +83,47 @@ def db_upgrade(
     from forkable.cli.database import run_upgrade
 
     run_upgrade(revision)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="E-mail address of the new user.")],
+    site: SiteOption = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from standard input; "
+            "otherwise one is generated and printed once.",
+        ),
+    ] = False,
+) -> None:
+    """Create a user (CLI-created users start with 0 tokens)."""
+    from forkable.cli.accounts import run_create_user
+
+    run_create_user(email, site, admin, password_stdin)
+
+
+@tokens_app.command("grant", context_settings={"ignore_unknown_options": True})
+def tokens_grant(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    amount: Annotated[int, typer.Argument(help="Tokens to grant; negative revokes.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the ledger.")],
+    site: SiteOption = None,
+) -> None:
+    """Grant (or, with a negative AMOUNT, revoke) tokens; recorded in the ledger."""
+    from forkable.cli.accounts import run_grant
+
+    run_grant(email, amount, reason, site)
+
+
+@ledger_app.command("verify")
+def ledger_verify(site: SiteOption = None) -> None:
+    """Recompute every balance from the entries; exit 1 listing each violation."""
+    from forkable.cli.ledger import run_verify
+
+    raise typer.Exit(run_verify(site))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,42 +1,17 @@
-"""The tables. Every row that belongs to a site carries `site_id`."""
+"""Every model, imported in one place so the metadata is complete (Alembic, tests)."""
 
-from __future__ import annotations
+from forkable.accounts.models import ApiKey, User, UserSession
+from forkable.db.base import Base, SiteRow
+from forkable.generations.models import Generation
+from forkable.ledger.models import LedgerEntry, TokenAccount
 
-from datetime import datetime
-from typing import Any, ClassVar
-
-from sqlalchemy import ForeignKey, MetaData, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from forkable.db.types import UTCDateTime, utcnow
-
-# Stable constraint names, so migrations can refer to them on every engine.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
-
-
-class Site(Base):
-    """A site known to this database; its manifest is the source of its settings."""
-
-    __tablename__ = "sites"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(80))
-    domain: Mapped[str] = mapped_column(String(253))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-def site_fk() -> Mapped[str]:
-    """The `site_id` column every site-owned table has."""
-    return mapped_column(String(40), ForeignKey("sites.id"), index=True)
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Generation",
+    "LedgerEntry",
+    "SiteRow",
+    "TokenAccount",
+    "User",
+    "UserSession",
+]

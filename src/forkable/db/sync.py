@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from forkable.db.base import SiteRow
 from forkable.db.engine import Database
-from forkable.db.models import Site as SiteRow
 from forkable.sites import Site
 
 

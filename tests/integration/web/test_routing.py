@@ -11,7 +11,7 @@ from sqlalchemy import select
 from forkable.app import create_app
 from forkable.asgi import open_registry
 from forkable.db import Database
-from forkable.db.models import Site as SiteRow
+from forkable.db.base import SiteRow
 from forkable.settings import Settings
 
 

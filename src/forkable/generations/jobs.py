@@ -1,0 +1,209 @@
+"""State changes of a generation row. Each is one transaction; the ledger moves with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from forkable.db import Database
+from forkable.db.types import utcnow
+from forkable.generations.messages import failure_message
+from forkable.generations.models import Generation, HoldState, Status
+from forkable.ledger.book import capture_hold, void_hold
+from forkable.providers.base import DEADLINE, Usage
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: str
+    site_id: str
+    user_id: int
+    style: str | None
+    input_key: str
+    attempt: int
+
+
+def claim_next(database: Database, *, owner: str, lease_seconds: float) -> ClaimedJob | None:
+    """Lease the oldest queued generation to ``owner``; None when the queue is empty."""
+    now = utcnow()
+    with database.transaction() as session:
+        # SKIP LOCKED lets PostgreSQL workers pass each other; SQLite serialises writers anyway.
+        row = session.execute(
+            select(Generation.id)
+            .where(Generation.status == Status.QUEUED, Generation.deleted_at.is_(None))
+            .order_by(Generation.created_at, Generation.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        claimed = session.execute(
+            update(Generation)
+            .where(Generation.id == row.id, Generation.status == Status.QUEUED)
+            .values(
+                status=Status.RUNNING,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=Generation.attempts + 1,
+                started_at=now,
+            )
+            .returning(
+                Generation.id, Generation.site_id, Generation.user_id, Generation.style,
+                Generation.input_key, Generation.attempts,
+            )
+        ).one_or_none()  # fmt: skip
+    if claimed is None or claimed.input_key is None:
+        return None
+    return ClaimedJob(
+        id=claimed.id, site_id=claimed.site_id, user_id=claimed.user_id, style=claimed.style,
+        input_key=claimed.input_key, attempt=claimed.attempts,
+    )  # fmt: skip
+
+
+def renew_leases(database: Database, *, owner: str, ids: list[str], lease_seconds: float) -> None:
+    if not ids:
+        return
+    with database.transaction() as session:
+        session.execute(
+            update(Generation)
+            .where(
+                Generation.id.in_(ids),
+                Generation.lease_owner == owner,
+                Generation.status == Status.RUNNING,
+            )
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+
+
+def _finish(
+    session: Session,
+    generation_id: str,
+    *,
+    owner: str | None,
+    values: dict[str, object],
+    expired_before: datetime | None = None,
+) -> Generation | None:
+    """Move a running generation to its final state, if this caller still holds it."""
+    conditions = [Generation.id == generation_id, Generation.status == Status.RUNNING]
+    if owner is not None:
+        conditions.append(Generation.lease_owner == owner)
+    if expired_before is not None:
+        conditions.append(Generation.lease_expires_at < expired_before)
+    now = utcnow()
+    row = session.execute(
+        update(Generation)
+        .where(*conditions)
+        .values(lease_owner=None, lease_expires_at=None, finished_at=now, **values)
+        .returning(Generation)
+    ).scalar_one_or_none()
+    return row
+
+
+def complete(
+    database: Database,
+    generation_id: str,
+    *,
+    owner: str,
+    provider: str,
+    output_key: str,
+    usage: Usage,
+    duration_ms: int,
+) -> bool:
+    """Succeeded, and the hold captured; False when the lease was lost meanwhile."""
+    with database.transaction() as session:
+        generation = _finish(
+            session,
+            generation_id,
+            owner=owner,
+            values={
+                "status": Status.SUCCEEDED,
+                "hold_state": HoldState.CAPTURED,
+                "output_key": output_key,
+                "provider": provider,
+                "prompt_tokens": usage.prompt_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "cost_usd": usage.cost_usd,
+                "duration_ms": duration_ms,
+                "error": None,
+                "error_code": None,
+            },
+        )
+        if generation is None:
+            return False
+        capture_hold(session, site_id=generation.site_id, hold_ref=generation.ref)
+    return True
+
+
+def fail(
+    database: Database,
+    generation_id: str,
+    *,
+    owner: str | None,
+    reason: str,
+    provider: str | None = None,
+    expired_before: datetime | None = None,
+) -> bool:
+    """Failed, and the hold voided (tokens back) exactly once; False if not ours to fail."""
+    with database.transaction() as session:
+        generation = _finish(
+            session,
+            generation_id,
+            owner=owner,
+            expired_before=expired_before,
+            values={
+                "status": Status.FAILED,
+                "hold_state": HoldState.VOIDED,
+                "error_code": reason,
+                "error": failure_message(reason),
+                "provider": provider,
+            },
+        )
+        if generation is None:
+            return False
+        void_hold(session, site_id=generation.site_id, hold_ref=generation.ref, reason=reason)
+    return True
+
+
+def requeue(
+    database: Database,
+    generation_id: str,
+    *,
+    owner: str | None,
+    expired_before: datetime | None = None,
+) -> bool:
+    """Back to the queue for another attempt; the hold stays open."""
+    conditions = [Generation.id == generation_id, Generation.status == Status.RUNNING]
+    if owner is not None:
+        conditions.append(Generation.lease_owner == owner)
+    if expired_before is not None:
+        conditions.append(Generation.lease_expires_at < expired_before)
+    with database.transaction() as session:
+        result = session.execute(
+            update(Generation)
+            .where(*conditions)
+            .values(status=Status.QUEUED, lease_owner=None, lease_expires_at=None)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def reap(database: Database, *, max_attempts: int) -> list[tuple[str, str]]:
+    """Expired leases go back to the queue, or fail (tokens back) after the last attempt."""
+    now = utcnow()
+    with database.session() as session:
+        expired = session.execute(
+            select(Generation.id, Generation.attempts).where(
+                Generation.status == Status.RUNNING, Generation.lease_expires_at < now
+            )
+        ).all()
+    actions: list[tuple[str, str]] = []
+    for generation_id, attempts in expired:
+        if attempts >= max_attempts:
+            if fail(database, generation_id, owner=None, reason=DEADLINE, expired_before=now):
+                actions.append((generation_id, "failed"))
+        elif requeue(database, generation_id, owner=None, expired_before=now):
+            actions.append((generation_id, "requeued"))
+    return actions

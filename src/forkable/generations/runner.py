@@ -1,0 +1,210 @@
+"""The embedded job runner: worker threads that lease generations, and a reaper.
+
+The database row is the truth; this runner only holds leases. If the process dies, its leases
+expire and the reaper of any process (this one after a restart, or another) puts the jobs back
+in the queue, or fails them with their tokens returned after the last attempt.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from PIL import Image
+
+from forkable.db import Database
+from forkable.generations import jobs
+from forkable.generations.jobs import ClaimedJob
+from forkable.providers.base import INTERNAL, ProviderError, TransformRequest
+from forkable.providers.resolver import ProviderResolver
+from forkable.sites import Site, SiteRegistry
+from forkable.storage import MediaStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    workers: int = 2
+    lease_seconds: float = 30.0
+    max_attempts: int = 3
+    deadline_seconds: float = 120.0
+    poll_seconds: float = 1.0
+
+
+def output_key(job: ClaimedJob) -> str:
+    # One key per attempt, so a worker that lost its lease never overwrites the winner's file.
+    return f"{job.site_id}/{job.id[:2]}/{job.id}-result-{job.attempt}.png"
+
+
+def build_prompt(site: Site, style_id: str | None) -> tuple[str, dict[str, object]]:
+    """The site prompt plus the chosen style's, and the style's filter parameters."""
+    transform = site.manifest.transform
+    for style in transform.styles:
+        if style.id == style_id:
+            return f"{transform.prompt}\n\n{style.prompt}", dict(style.params)
+    return transform.prompt, {}
+
+
+class JobRunner:
+    """Processes queued generations in ``config.workers`` threads of this process."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        store: MediaStore,
+        sites: SiteRegistry,
+        resolver: ProviderResolver,
+        config: RunnerConfig,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.sites = sites
+        self.resolver = resolver
+        self.config = config
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
+
+    def start(self) -> None:
+        self._stop.clear()
+        for number in range(self.config.workers):
+            thread = threading.Thread(
+                target=self._work_loop, name=f"forkable-worker-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        keeper = threading.Thread(target=self._keeper_loop, name="forkable-reaper", daemon=True)
+        keeper.start()
+        self._threads.append(keeper)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work; let jobs in progress finish (their leases cover a hard stop)."""
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def notify(self) -> None:
+        """New work is queued: wake a worker now rather than at its next poll."""
+        self._wake.set()
+
+    def run_once(self) -> bool:
+        """Claim and process one job in this thread; False when the queue was empty."""
+        job = jobs.claim_next(
+            self.database, owner=self.owner, lease_seconds=self.config.lease_seconds
+        )
+        if job is None:
+            return False
+        with self._active_lock:
+            self._active.add(job.id)
+        try:
+            self.process(job)
+        finally:
+            with self._active_lock:
+                self._active.discard(job.id)
+        return True
+
+    def process(self, job: ClaimedJob) -> None:
+        started = time.monotonic()
+        site = self.sites.get(job.site_id)
+        if site is None:
+            jobs.fail(self.database, job.id, owner=self.owner, reason=INTERNAL)
+            return
+        provider = self.resolver.for_site(site).provider
+        try:
+            image = _load(self.store.get(job.input_key))
+            prompt, params = build_prompt(site, job.style)
+            result = provider.transform(
+                TransformRequest(
+                    image=image,
+                    prompt=prompt,
+                    params=params,
+                    model=site.manifest.transform.model,
+                    deadline=started + self.config.deadline_seconds,
+                )
+            )
+            key = output_key(job)
+            self.store.put(key, _encode_png(result.image), "image/png")
+        except ProviderError as exc:
+            logger.warning("generation %s failed: %s", job.id, exc)
+            if exc.retryable and job.attempt < self.config.max_attempts:
+                jobs.requeue(self.database, job.id, owner=self.owner)
+                self._wake.set()
+            else:
+                jobs.fail(self.database, job.id, owner=self.owner, reason=exc.reason,
+                          provider=provider.name)  # fmt: skip
+            return
+        except Exception:
+            logger.exception("generation %s failed unexpectedly", job.id)
+            jobs.fail(
+                self.database, job.id, owner=self.owner, reason=INTERNAL, provider=provider.name
+            )
+            return
+        done = jobs.complete(
+            self.database,
+            job.id,
+            owner=self.owner,
+            provider=provider.name,
+            output_key=key,
+            usage=result.usage,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+        if not done:
+            # Our lease expired and someone else owns the job now: keep only their result.
+            self.store.delete(key)
+
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except Exception:
+                # A database hiccup must not kill the worker; the lease protects the job.
+                logger.exception("job runner error")
+            self._wake.wait(self.config.poll_seconds)
+            self._wake.clear()
+
+    def _keeper_loop(self) -> None:
+        interval = max(0.05, self.config.lease_seconds / 3)
+        while not self._stop.wait(interval):
+            try:
+                with self._active_lock:
+                    active = list(self._active)
+                jobs.renew_leases(
+                    self.database, owner=self.owner, ids=active,
+                    lease_seconds=self.config.lease_seconds,
+                )  # fmt: skip
+                for generation_id, action in jobs.reap(
+                    self.database, max_attempts=self.config.max_attempts
+                ):
+                    logger.warning("expired lease: generation %s %s", generation_id, action)
+                    if action == "requeued":
+                        self._wake.set()
+            except Exception:
+                logger.exception("lease keeper error")
+
+
+def _load(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _encode_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    # compress_level 3: a good size for line art at a fraction of level 9's time.
+    image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()

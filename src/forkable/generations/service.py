@@ -1,0 +1,186 @@
+"""Submitting, reading, listing and deleting generations for a user."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from forkable.accounts.service import Principal
+from forkable.db import Database
+from forkable.db.types import utcnow
+from forkable.generations.models import Generation, Status
+from forkable.generations.uploads import ValidatedImage
+from forkable.ledger.book import get_balance, place_hold
+from forkable.storage import MediaStore
+
+
+class Conflict(Exception):
+    """The generation is in a state that does not allow this."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    generation: Generation
+    created: bool  # False when an Idempotency-Key matched an earlier submission
+
+
+def input_key(site_id: str, generation_id: str, extension: str) -> str:
+    return f"{site_id}/{generation_id[:2]}/{generation_id}-input{extension}"
+
+
+def available_tokens(database: Database, user_id: int) -> int:
+    with database.session() as session:
+        return get_balance(session, user_id).available
+
+
+def find_by_idempotency_key(
+    database: Database, principal: Principal, key: str
+) -> Generation | None:
+    with database.session() as session:
+        return session.scalar(
+            select(Generation).where(
+                Generation.site_id == principal.site_id,
+                Generation.user_id == principal.user_id,
+                Generation.idempotency_key == key,
+            )
+        )
+
+
+def submit(
+    database: Database,
+    store: MediaStore,
+    principal: Principal,
+    *,
+    image: ValidatedImage,
+    style: str | None,
+    cost: int,
+    idempotency_key: str | None,
+) -> Submitted:
+    """Store the photo, then create the row and hold its cost in one transaction.
+
+    Raises InsufficientTokens (nothing kept). With an Idempotency-Key already used by this
+    user, returns the earlier generation and holds nothing more.
+    """
+    generation_id = uuid.uuid4().hex
+    key = input_key(principal.site_id, generation_id, image.extension)
+    store.put(key, image.data, image.media_type)
+    generation = Generation(
+        id=generation_id,
+        site_id=principal.site_id,
+        user_id=principal.user_id,
+        status=Status.QUEUED,
+        style=style,
+        cost=cost,
+        idempotency_key=idempotency_key,
+        input_key=key,
+        input_width=image.width,
+        input_height=image.height,
+    )
+    try:
+        with database.transaction() as session:
+            session.add(generation)
+            session.flush()
+            place_hold(
+                session, site_id=principal.site_id, user_id=principal.user_id, amount=cost,
+                ref=generation.ref,
+            )  # fmt: skip
+    except IntegrityError:
+        store.delete(key)
+        earlier = find_by_idempotency_key(database, principal, idempotency_key or "")
+        if idempotency_key is None or earlier is None:
+            raise
+        return Submitted(earlier, created=False)
+    except BaseException:
+        store.delete(key)
+        raise
+    return Submitted(generation, created=True)
+
+
+def get_for(database: Database, principal: Principal, generation_id: str) -> Generation | None:
+    """The generation if the principal owns it (or is an admin of its site); else None."""
+    with database.session() as session:
+        generation = session.scalar(
+            select(Generation).where(
+                Generation.id == generation_id,
+                Generation.site_id == principal.site_id,
+                Generation.deleted_at.is_(None),
+            )
+        )
+    if generation is None:
+        return None
+    if generation.user_id != principal.user_id and not principal.is_admin:
+        return None
+    return generation
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Generation]
+    next_cursor: str | None
+
+
+def _encode_cursor(generation: Generation) -> str:
+    raw = f"{generation.created_at.isoformat()}|{generation.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        created, generation_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
+        return datetime.fromisoformat(created), generation_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+def list_for(database: Database, principal: Principal, *, limit: int, cursor: str | None) -> Page:
+    """The principal's generations, newest first, ``limit`` at a time."""
+    query = (
+        select(Generation)
+        .where(
+            Generation.site_id == principal.site_id,
+            Generation.user_id == principal.user_id,
+            Generation.deleted_at.is_(None),
+        )
+        .order_by(Generation.created_at.desc(), Generation.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        created, generation_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Generation.created_at < created,
+                (Generation.created_at == created) & (Generation.id < generation_id),
+            )
+        )
+    with database.session() as session:
+        rows = list(session.scalars(query))
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
+
+
+def delete_for(
+    database: Database, store: MediaStore, principal: Principal, generation_id: str
+) -> bool:
+    """Remove the files and hide the row (its ledger entries stay); False if not found."""
+    generation = get_for(database, principal, generation_id)
+    if generation is None:
+        return False
+    if generation.status in (Status.QUEUED, Status.RUNNING):
+        raise Conflict("This image is still being made; delete it when it has finished.")
+    with database.transaction() as session:
+        session.execute(
+            update(Generation)
+            .where(Generation.id == generation.id, Generation.deleted_at.is_(None))
+            .values(deleted_at=utcnow(), input_key=None, output_key=None)
+        )
+    for key in (generation.input_key, generation.output_key):
+        if key:
+            store.delete(key)
+    return True

@@ -1,0 +1,1 @@
+"""The token ledger: the only code that changes a balance."""

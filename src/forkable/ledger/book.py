@@ -1,0 +1,216 @@
+"""Booking entries: every change to a token balance goes through these functions.
+
+Each function runs inside the caller's write transaction, so a ledger entry commits together
+with whatever caused it (a new user, a generation row, a webhook record). The cached balance
+is changed by a guarded UPDATE in the same transaction, so it can never go below what the
+guard allows whatever runs concurrently, and the entry's idempotency reference is unique per
+site, so the same event is never booked twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
+
+
+class LedgerError(Exception):
+    """A booking that the rules forbid; the message is for people."""
+
+
+class InsufficientTokens(LedgerError):
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"Not enough tokens: this needs {needed} and {available} "
+            f"{'is' if available == 1 else 'are'} available."
+        )
+        self.needed = needed
+        self.available = available
+
+
+class HoldNotOpen(LedgerError):
+    """The hold was already captured or voided (or never placed)."""
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def resolution_ref(hold_ref: str) -> str:
+    """Capture and void share one reference, so a hold can be resolved only once."""
+    return f"{hold_ref}:resolved"
+
+
+def open_account(session: Session, *, site_id: str, user_id: int) -> TokenAccount:
+    account = TokenAccount(site_id=site_id, user_id=user_id, balance=0, held=0)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_balance(session: Session, user_id: int) -> Balance:
+    row = session.execute(
+        select(TokenAccount.balance, TokenAccount.held).where(TokenAccount.user_id == user_id)
+    ).one()
+    return Balance(balance=row.balance, held=row.held)
+
+
+def find_entry(session: Session, site_id: str, ref: str) -> LedgerEntry | None:
+    return session.scalar(
+        select(LedgerEntry).where(LedgerEntry.site_id == site_id, LedgerEntry.ref == ref)
+    )
+
+
+def _book(
+    session: Session,
+    *,
+    site_id: str,
+    user_id: int,
+    kind: EntryKind,
+    amount: int,
+    held_delta: int,
+    ref: str,
+    min_available: int | None,
+    hold_ref: str | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> LedgerEntry | None:
+    """Apply one entry; None when ``ref`` is already booked (the event was seen before)."""
+    if find_entry(session, site_id, ref) is not None:
+        return None
+    # A savepoint, so that losing a race on the unique ref undoes our balance change only.
+    savepoint = session.begin_nested()
+    try:
+        statement = (
+            update(TokenAccount)
+            .where(TokenAccount.user_id == user_id, TokenAccount.site_id == site_id)
+            .values(balance=TokenAccount.balance + amount, held=TokenAccount.held + held_delta)
+            .returning(TokenAccount.balance, TokenAccount.held)
+        )
+        if min_available is not None:
+            statement = statement.where(
+                TokenAccount.balance - TokenAccount.held + amount - held_delta >= min_available
+            )
+        row = session.execute(statement).one_or_none()
+        if row is None:
+            savepoint.rollback()
+            current = get_balance(session, user_id)
+            raise InsufficientTokens(needed=held_delta - amount, available=current.available)
+        entry = LedgerEntry(
+            site_id=site_id,
+            user_id=user_id,
+            kind=kind,
+            amount=amount,
+            held_delta=held_delta,
+            balance_after=row.balance,
+            held_after=row.held,
+            ref=ref,
+            hold_ref=hold_ref,
+            reason=reason,
+            actor=actor,
+        )
+        session.add(entry)
+        session.flush()
+    except IntegrityError:
+        savepoint.rollback()
+        if find_entry(session, site_id, ref) is not None:
+            return None
+        raise
+    savepoint.commit()
+    return entry
+
+
+def credit(
+    session: Session,
+    *,
+    site_id: str,
+    user_id: int,
+    amount: int,
+    kind: EntryKind,
+    ref: str,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> LedgerEntry | None:
+    """Add tokens (sign-up bonus, purchase, grant); None if ``ref`` was already booked."""
+    if amount <= 0:
+        raise LedgerError("a credit must be a positive number of tokens")
+    return _book(
+        session, site_id=site_id, user_id=user_id, kind=kind, amount=amount, held_delta=0,
+        ref=ref, min_available=None, reason=reason, actor=actor,
+    )  # fmt: skip
+
+
+def debit(
+    session: Session,
+    *,
+    site_id: str,
+    user_id: int,
+    amount: int,
+    kind: EntryKind,
+    ref: str,
+    reason: str | None = None,
+    actor: str | None = None,
+    allow_negative: bool = False,
+) -> LedgerEntry | None:
+    """Remove tokens; refuses to go below zero available unless ``allow_negative`` (clawbacks)."""
+    if amount <= 0:
+        raise LedgerError("a debit must be a positive number of tokens")
+    return _book(
+        session, site_id=site_id, user_id=user_id, kind=kind, amount=-amount, held_delta=0,
+        ref=ref, min_available=None if allow_negative else 0, reason=reason, actor=actor,
+    )  # fmt: skip
+
+
+def place_hold(
+    session: Session, *, site_id: str, user_id: int, amount: int, ref: str
+) -> LedgerEntry | None:
+    """Reserve ``amount`` tokens; raise InsufficientTokens when fewer are available."""
+    if amount <= 0:
+        raise LedgerError("a hold must be a positive number of tokens")
+    return _book(
+        session, site_id=site_id, user_id=user_id, kind=EntryKind.GENERATION_HOLD, amount=0,
+        held_delta=amount, ref=ref, min_available=0,
+    )  # fmt: skip
+
+
+def _resolve_hold(
+    session: Session, *, site_id: str, hold_ref: str, capture: bool, reason: str | None
+) -> LedgerEntry | None:
+    hold = find_entry(session, site_id, hold_ref)
+    if hold is None or hold.kind != EntryKind.GENERATION_HOLD:
+        raise HoldNotOpen(f"no hold {hold_ref!r}")
+    amount = hold.held_delta
+    return _book(
+        session,
+        site_id=site_id,
+        user_id=hold.user_id,
+        kind=EntryKind.GENERATION_CAPTURE if capture else EntryKind.GENERATION_VOID,
+        amount=-amount if capture else 0,
+        held_delta=-amount,
+        ref=resolution_ref(hold_ref),
+        hold_ref=hold_ref,
+        min_available=None,
+        reason=reason,
+    )
+
+
+def capture_hold(session: Session, *, site_id: str, hold_ref: str) -> LedgerEntry | None:
+    """Spend the held tokens; None if the hold was already resolved."""
+    return _resolve_hold(session, site_id=site_id, hold_ref=hold_ref, capture=True, reason=None)
+
+
+def void_hold(
+    session: Session, *, site_id: str, hold_ref: str, reason: str | None = None
+) -> LedgerEntry | None:
+    """Give the held tokens back; None if the hold was already resolved."""
+    return _resolve_hold(session, site_id=site_id, hold_ref=hold_ref, capture=False, reason=reason)

@@ -1,0 +1,11 @@
+"""The JSON API under /api/v1."""
+
+from fastapi import APIRouter
+
+from forkable.web.api import auth, generations, keys, ledger, packs
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (auth, ledger, keys, packs, generations):
+    api_router.include_router(module.router)
+
+__all__ = ["api_router"]

@@ -1,0 +1,140 @@
+"""Sign-up, login, logout and the current user.
+
+Routes that touch the database are plain `def`: FastAPI runs them in its thread pool, so a
+query never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.responses import JSONResponse
+
+from forkable.accounts import throttle
+from forkable.accounts.emails import InvalidEmail, normalise_email
+from forkable.accounts.passwords import WeakPassword
+from forkable.accounts.service import (
+    EmailTaken,
+    InvalidCredentials,
+    Principal,
+    authenticate,
+    create_user,
+    end_session,
+    start_session,
+)
+from forkable.accounts.tokens import token_hash
+from forkable.ledger.book import get_balance
+from forkable.web.api.schemas import AuthOut, Credentials, UserOut
+from forkable.web.auth import (
+    CurrentUser,
+    clear_session_cookie,
+    cookie_name,
+    same_origin,
+    set_session_cookie,
+)
+from forkable.web.deps import ServicesDep, SiteDep
+from forkable.web.errors import ApiError
+
+router = APIRouter(tags=["auth"])
+
+
+def user_out(services: ServicesDep, principal: Principal) -> UserOut:
+    with services.database.session() as session:
+        balance = get_balance(session, principal.user_id)
+    return UserOut(
+        id=principal.user_id, email=principal.email, balance=balance.available,
+        held=balance.held, is_admin=principal.is_admin,
+    )  # fmt: skip
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_origin(request: Request) -> None:
+    # Cross-site forms cannot send JSON, and browsers name their origin: refuse other origins.
+    if not same_origin(request):
+        raise ApiError(403, "cross_origin", "This request came from another site.")
+
+
+@router.post("/auth/signup", status_code=201, response_model=AuthOut)
+def signup(
+    body: Credentials, request: Request, services: ServicesDep, site: SiteDep
+) -> JSONResponse:
+    _check_origin(request)
+    ip = _client_ip(request)
+    wait = services.limiter.retry_after(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "Too many sign-ups from your network. Try again later.",
+                       {"Retry-After": str(wait)})  # fmt: skip
+    try:
+        user = create_user(
+            services.database, services.passwords, site_id=site.id,
+            email=body.email, password=body.password,
+            signup_bonus=site.manifest.pricing.signup_bonus,
+        )  # fmt: skip
+    except InvalidEmail as exc:
+        raise ApiError(422, "invalid_email", str(exc)) from None
+    except WeakPassword as exc:
+        raise ApiError(422, "weak_password", str(exc)) from None
+    except EmailTaken:
+        raise ApiError(
+            409, "email_taken", "An account with this e-mail already exists. Log in instead."
+        ) from None
+    services.limiter.hit(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
+    created = start_session(services.database, user=user)
+    principal = Principal(
+        user.id, site.id, user.email, user.is_admin, "session", created.csrf_token
+    )
+    body_out = AuthOut(user=user_out(services, principal), csrf_token=created.csrf_token)
+    response = JSONResponse(body_out.model_dump(mode="json"), status_code=201)
+    set_session_cookie(response, services.settings, created)
+    return response
+
+
+@router.post("/auth/login", response_model=AuthOut, responses={401: {}, 429: {}})
+def login(
+    body: Credentials, request: Request, services: ServicesDep, site: SiteDep
+) -> JSONResponse:
+    _check_origin(request)
+    ip = _client_ip(request)
+    try:
+        email = normalise_email(body.email)
+    except InvalidEmail:
+        email = body.email.strip().lower()
+    wait = throttle.login_retry_after(services.limiter, site_id=site.id, email=email, ip=ip)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "Too many attempts. Wait a few minutes and try again.",
+                       {"Retry-After": str(wait)})  # fmt: skip
+    try:
+        user = authenticate(
+            services.database, services.passwords, site_id=site.id,
+            email=body.email, password=body.password,
+        )  # fmt: skip
+    except InvalidCredentials:
+        throttle.record_login_failure(services.limiter, site_id=site.id, email=email, ip=ip)
+        raise ApiError(401, "invalid_credentials", "Wrong e-mail or password.") from None
+    throttle.clear_login_failures(services.limiter, site_id=site.id, email=email)
+    # Rotate: whatever session this browser had is replaced by a new one.
+    old = request.cookies.get(cookie_name(services.settings))
+    created = start_session(services.database, user=user, replaces=token_hash(old) if old else None)
+    principal = Principal(
+        user.id, site.id, user.email, user.is_admin, "session", created.csrf_token
+    )
+    body_out = AuthOut(user=user_out(services, principal), csrf_token=created.csrf_token)
+    response = JSONResponse(body_out.model_dump(mode="json"))
+    set_session_cookie(response, services.settings, created)
+    return response
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(principal: CurrentUser, services: ServicesDep) -> Response:
+    if principal.session_hash:
+        end_session(services.database, principal.session_hash)
+    response = Response(status_code=204)
+    clear_session_cookie(response, services.settings)
+    return response
+
+
+@router.get("/me", response_model=UserOut)
+def me(principal: CurrentUser, services: ServicesDep) -> UserOut:
+    return user_out(services, principal)

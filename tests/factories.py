@@ -1,0 +1,77 @@
+"""Test data: real photos as upload bodies, signed-up users, waiting for jobs."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+PASSWORD = "correct horse battery staple"
+
+
+@lru_cache(maxsize=8)
+def photo_bytes(name: str = "astronaut", fmt: str = "JPEG", size: int = 320) -> bytes:
+    """A real photo from scikit-image, scaled to ``size`` px on its long side."""
+    from skimage import data
+
+    image = Image.fromarray(getattr(data, name)()).convert("RGB")
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@dataclass
+class SignedUp:
+    email: str
+    csrf_token: str
+    user_id: int
+
+    def headers(self) -> dict[str, str]:
+        return {"x-csrf-token": self.csrf_token}
+
+
+def sign_up(
+    client: TestClient, email: str = "ada@example.com", host: str | None = None
+) -> SignedUp:
+    headers = {"host": host} if host else {}
+    response = client.post(
+        "/api/v1/auth/signup", json={"email": email, "password": PASSWORD}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return SignedUp(email=email, csrf_token=body["csrf_token"], user_id=body["user"]["id"])
+
+
+def upload(
+    client: TestClient,
+    user: SignedUp,
+    data: bytes | None = None,
+    *,
+    style: str | None = None,
+    headers: dict[str, str] | None = None,
+    filename: str = "photo.jpg",
+) -> object:
+    files = {"image": (filename, data if data is not None else photo_bytes(), "image/jpeg")}
+    form = {"style": style} if style else None
+    return client.post(
+        "/api/v1/generations",
+        files=files,
+        data=form,
+        headers={**user.headers(), **(headers or {})},
+    )
+
+
+def wait_for(client: TestClient, generation_id: str, timeout: float = 20) -> dict[str, object]:
+    """Poll until the generation has finished; return its JSON."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(f"/api/v1/generations/{generation_id}").json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        time.sleep(0.05)
+    raise TimeoutError(f"generation {generation_id} did not finish")
