@@ -75,9 +75,13 @@ def create_user(
             open_account(session, site_id=site_id, user_id=user.id)
             if signup_bonus > 0:
                 credit(
-                    session, site_id=site_id, user_id=user.id, amount=signup_bonus,
-                    kind=EntryKind.SIGNUP_BONUS, ref=f"signup:{user.id}",
-                )  # fmt: skip
+                    session,
+                    site_id=site_id,
+                    user_id=user.id,
+                    amount=signup_bonus,
+                    kind=EntryKind.SIGNUP_BONUS,
+                    ref=f"signup:{user.id}",
+                )
     except IntegrityError as exc:
         raise EmailTaken(address) from exc
     return user
@@ -117,10 +121,13 @@ def start_session(database: Database, *, user: User, replaces: str | None = None
             session.execute(delete(UserSession).where(UserSession.token_hash == replaces))
         session.add(
             UserSession(
-                token_hash=token_hash(token), site_id=user.site_id, user_id=user.id,
-                csrf_token=created.csrf_token, expires_at=created.expires_at,
+                token_hash=token_hash(token),
+                site_id=user.site_id,
+                user_id=user.id,
+                csrf_token=created.csrf_token,
+                expires_at=created.expires_at,
             )
-        )  # fmt: skip
+        )
     return created
 
 
@@ -150,9 +157,14 @@ def principal_from_session(database: Database, *, site_id: str, token: str) -> P
                 update(UserSession).where(UserSession.token_hash == hashed).values(last_seen_at=now)
             )
     return Principal(
-        user_id=user.id, site_id=site_id, email=user.email, is_admin=user.is_admin,
-        via="session", csrf_token=user_session.csrf_token, session_hash=hashed,
-    )  # fmt: skip
+        user_id=user.id,
+        site_id=site_id,
+        email=user.email,
+        is_admin=user.is_admin,
+        via="session",
+        csrf_token=user_session.csrf_token,
+        session_hash=hashed,
+    )
 
 
 def principal_from_api_key(database: Database, *, site_id: str, key: str) -> Principal | None:
@@ -187,9 +199,13 @@ class CreatedApiKey:
 def create_api_key(database: Database, principal: Principal, name: str) -> CreatedApiKey:
     key = new_api_key()
     row = ApiKey(
-        id=uuid.uuid4().hex, site_id=principal.site_id, user_id=principal.user_id,
-        name=name.strip()[:80] or "API key", prefix=key[:10], key_hash=token_hash(key),
-    )  # fmt: skip
+        id=uuid.uuid4().hex,
+        site_id=principal.site_id,
+        user_id=principal.user_id,
+        name=name.strip()[:80] or "API key",
+        prefix=key[:10],
+        key_hash=token_hash(key),
+    )
     with database.transaction() as session:
         session.add(row)
     return CreatedApiKey(row=row, key=key)

@@ -30,9 +30,14 @@ def run_create_user(email: str, site_id: str | None, admin: bool, password_stdin
         site = resolve_site(database, site_id)
         try:
             user = create_user(
-                database, Passwords(), site_id=site, email=email, password=password,
-                signup_bonus=0, is_admin=admin,
-            )  # fmt: skip
+                database,
+                Passwords(),
+                site_id=site,
+                email=email,
+                password=password,
+                signup_bonus=0,
+                is_admin=admin,
+            )
         except InvalidEmail as exc:
             fail(str(exc))
         except WeakPassword as exc:
@@ -63,14 +68,32 @@ def run_grant(email: str, amount: int, reason: str, site_id: str | None) -> None
             ref = f"grant:{uuid.uuid4()}"
             try:
                 if amount > 0:
-                    credit(session, site_id=site, user_id=user.id, amount=amount,
-                           kind=EntryKind.ADMIN_GRANT, ref=ref, reason=reason, actor="cli")  # fmt: skip
+                    credit(
+                        session,
+                        site_id=site,
+                        user_id=user.id,
+                        amount=amount,
+                        kind=EntryKind.ADMIN_GRANT,
+                        ref=ref,
+                        reason=reason,
+                        actor="cli",
+                    )
                 else:
-                    debit(session, site_id=site, user_id=user.id, amount=-amount,
-                          kind=EntryKind.ADMIN_GRANT, ref=ref, reason=reason, actor="cli")  # fmt: skip
+                    debit(
+                        session,
+                        site_id=site,
+                        user_id=user.id,
+                        amount=-amount,
+                        kind=EntryKind.ADMIN_GRANT,
+                        ref=ref,
+                        reason=reason,
+                        actor="cli",
+                    )
             except InsufficientTokens as exc:
                 fail(f"cannot revoke {-amount}: only {exc.available} available")
             balance = get_balance(session, user.id)
     verb = "granted" if amount > 0 else "revoked"
-    typer.echo(f"{verb} {abs(amount)} tokens {'to' if amount > 0 else 'from'} {address} on {site}; "
-               f"available now {balance.available}")  # fmt: skip
+    typer.echo(
+        f"{verb} {abs(amount)} tokens {'to' if amount > 0 else 'from'} {address} on {site}; "
+        f"available now {balance.available}"
+    )

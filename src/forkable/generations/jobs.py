@@ -51,16 +51,24 @@ def claim_next(database: Database, *, owner: str, lease_seconds: float) -> Claim
                 started_at=now,
             )
             .returning(
-                Generation.id, Generation.site_id, Generation.user_id, Generation.style,
-                Generation.input_key, Generation.attempts,
+                Generation.id,
+                Generation.site_id,
+                Generation.user_id,
+                Generation.style,
+                Generation.input_key,
+                Generation.attempts,
             )
-        ).one_or_none()  # fmt: skip
+        ).one_or_none()
     if claimed is None or claimed.input_key is None:
         return None
     return ClaimedJob(
-        id=claimed.id, site_id=claimed.site_id, user_id=claimed.user_id, style=claimed.style,
-        input_key=claimed.input_key, attempt=claimed.attempts,
-    )  # fmt: skip
+        id=claimed.id,
+        site_id=claimed.site_id,
+        user_id=claimed.user_id,
+        style=claimed.style,
+        input_key=claimed.input_key,
+        attempt=claimed.attempts,
+    )
 
 
 def renew_leases(database: Database, *, owner: str, ids: list[str], lease_seconds: float) -> None:

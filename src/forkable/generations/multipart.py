@@ -53,12 +53,13 @@ async def read_image_upload(
     async for chunk in chunks:
         received += len(chunk)
         if received > max_body_bytes:
-            # Only reachable through padding the parser skips (or a lying Content-Length);
-            # the file itself is capped part by part.
+            # Parts are capped one by one; this also catches what the parser skips or
+            # keeps outside them (padding before the first boundary, part headers).
             raise UploadError.too_large(max_file_bytes)
         _write(parser, chunk)
         if collector.finished:
             break  # anything after the closing boundary is epilogue; leave it unread
+    parser.finalize()
     return collector.result()
 
 

@@ -144,8 +144,13 @@ class JobRunner:
                 jobs.requeue(self.database, job.id, owner=self.owner)
                 self._wake.set()
             else:
-                jobs.fail(self.database, job.id, owner=self.owner, reason=exc.reason,
-                          provider=provider.name)  # fmt: skip
+                jobs.fail(
+                    self.database,
+                    job.id,
+                    owner=self.owner,
+                    reason=exc.reason,
+                    provider=provider.name,
+                )
             return
         except Exception:
             logger.exception("generation %s failed unexpectedly", job.id)
@@ -184,9 +189,11 @@ class JobRunner:
                 with self._active_lock:
                     active = list(self._active)
                 jobs.renew_leases(
-                    self.database, owner=self.owner, ids=active,
+                    self.database,
+                    owner=self.owner,
+                    ids=active,
                     lease_seconds=self.config.lease_seconds,
-                )  # fmt: skip
+                )
                 for generation_id, action in jobs.reap(
                     self.database, max_attempts=self.config.max_attempts
                 ):

@@ -86,9 +86,12 @@ def submit(
             session.add(generation)
             session.flush()
             place_hold(
-                session, site_id=principal.site_id, user_id=principal.user_id, amount=cost,
+                session,
+                site_id=principal.site_id,
+                user_id=principal.user_id,
+                amount=cost,
                 ref=generation.ref,
-            )  # fmt: skip
+            )
     except IntegrityError:
         store.delete(key)
         earlier = find_by_idempotency_key(database, principal, idempotency_key or "")

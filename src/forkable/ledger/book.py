@@ -145,9 +145,17 @@ def credit(
     if amount <= 0:
         raise LedgerError("a credit must be a positive number of tokens")
     return _book(
-        session, site_id=site_id, user_id=user_id, kind=kind, amount=amount, held_delta=0,
-        ref=ref, min_available=None, reason=reason, actor=actor,
-    )  # fmt: skip
+        session,
+        site_id=site_id,
+        user_id=user_id,
+        kind=kind,
+        amount=amount,
+        held_delta=0,
+        ref=ref,
+        min_available=None,
+        reason=reason,
+        actor=actor,
+    )
 
 
 def debit(
@@ -166,9 +174,17 @@ def debit(
     if amount <= 0:
         raise LedgerError("a debit must be a positive number of tokens")
     return _book(
-        session, site_id=site_id, user_id=user_id, kind=kind, amount=-amount, held_delta=0,
-        ref=ref, min_available=None if allow_negative else 0, reason=reason, actor=actor,
-    )  # fmt: skip
+        session,
+        site_id=site_id,
+        user_id=user_id,
+        kind=kind,
+        amount=-amount,
+        held_delta=0,
+        ref=ref,
+        min_available=None if allow_negative else 0,
+        reason=reason,
+        actor=actor,
+    )
 
 
 def place_hold(
@@ -178,9 +194,15 @@ def place_hold(
     if amount <= 0:
         raise LedgerError("a hold must be a positive number of tokens")
     return _book(
-        session, site_id=site_id, user_id=user_id, kind=EntryKind.GENERATION_HOLD, amount=0,
-        held_delta=amount, ref=ref, min_available=0,
-    )  # fmt: skip
+        session,
+        site_id=site_id,
+        user_id=user_id,
+        kind=EntryKind.GENERATION_HOLD,
+        amount=0,
+        held_delta=amount,
+        ref=ref,
+        min_available=0,
+    )
 
 
 def _resolve_hold(

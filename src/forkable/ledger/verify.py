@@ -76,10 +76,11 @@ def _violations(session: Session, site_id: str | None) -> Iterator[Violation]:
         state = running[user_id]
         if (state.balance, state.held) != (account.balance, account.held):
             yield Violation(
-                account.site_id, user_id,
+                account.site_id,
+                user_id,
                 f"cached balance {account.balance}/held {account.held} but entries sum to "
                 f"{state.balance}/{state.held}",
-            )  # fmt: skip
+            )
 
     yield from _check_holds(holds, resolutions, accounts)
     yield from _check_generations(session.scalars(generations_query), holds, resolutions)
@@ -97,10 +98,11 @@ def _check_entry(
     state.held += entry.held_delta
     if (state.balance, state.held) != (entry.balance_after, entry.held_after):
         yield Violation(
-            entry.site_id, entry.user_id,
+            entry.site_id,
+            entry.user_id,
             f"{where} records {entry.balance_after}/{entry.held_after} after it, "
             f"the entries before it give {state.balance}/{state.held}",
-        )  # fmt: skip
+        )
     if state.held < 0:
         yield Violation(entry.site_id, entry.user_id, f"{where} leaves held tokens negative")
     # Only a clawback (money taken back after the tokens were spent) may overdraw an account.
@@ -155,9 +157,10 @@ def _check_holds(
     for user_id, account in accounts.items():
         if open_held.get(user_id, 0) != account.held:
             yield Violation(
-                account.site_id, user_id,
+                account.site_id,
+                user_id,
                 f"open holds total {open_held.get(user_id, 0)} but the account holds {account.held}",
-            )  # fmt: skip
+            )
 
 
 def _check_generations(
@@ -183,11 +186,13 @@ def _check_generations(
             state = HoldState.CAPTURED if capture else HoldState.VOIDED
         if generation.hold_state != state:
             yield Violation(
-                generation.site_id, generation.user_id,
+                generation.site_id,
+                generation.user_id,
                 f"{where} says its hold is {generation.hold_state}, the ledger says {state}",
-            )  # fmt: skip
+            )
         if state not in _EXPECTED_HOLD_STATE.get(Status(generation.status), set()):
             yield Violation(
-                generation.site_id, generation.user_id,
+                generation.site_id,
+                generation.user_id,
                 f"{where} is {generation.status} but its hold is {state}",
-            )  # fmt: skip
+            )

@@ -43,9 +43,12 @@ def set_session_cookie(response: Response, settings: Settings, created: NewSessi
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        cookie_name(settings), path="/", secure=settings.is_production, httponly=True,
+        cookie_name(settings),
+        path="/",
+        secure=settings.is_production,
+        httponly=True,
         samesite="lax",
-    )  # fmt: skip
+    )
 
 
 def _bearer(request: Request) -> str | None:
@@ -85,6 +88,22 @@ async def optional_principal(
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+async def lenient_principal(
+    request: Request, services: ServicesDep, site: SiteDep
+) -> Principal | None:
+    """Like optional_principal, but a key that is not valid here counts as no key.
+
+    Owner-only resources answer 404 to everyone else, including holders of another site's key.
+    """
+    try:
+        return await optional_principal(request, services, site)
+    except ApiError:
+        return None
+
+
+LenientPrincipal = Annotated[Principal | None, Depends(lenient_principal)]
 
 
 async def require_principal(request: Request, principal: OptionalPrincipal) -> Principal:

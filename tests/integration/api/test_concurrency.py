@@ -41,8 +41,14 @@ async def _signed_in(base: str, email: str) -> tuple[httpx.AsyncClient, str, int
 
 def _grant(services: Services, user_id: int, amount: int) -> None:
     with services.database.transaction() as session:
-        credit(session, site_id="coloringbook", user_id=user_id, amount=amount,
-               kind=EntryKind.ADMIN_GRANT, ref=f"grant:test-{user_id}")  # fmt: skip
+        credit(
+            session,
+            site_id="coloringbook",
+            user_id=user_id,
+            amount=amount,
+            kind=EntryKind.ADMIN_GRANT,
+            ref=f"grant:test-{user_id}",
+        )
 
 
 async def _wait_idle(client: httpx.AsyncClient, timeout: float = 60) -> dict[str, int]:

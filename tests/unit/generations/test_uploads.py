@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import skimage.data
-from PIL import ExifTags, Image, ImageFile
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from forkable.generations.uploads import UploadError, ValidatedImage, sniff_format, validate_image
 
@@ -353,6 +353,72 @@ def test_orientation_is_applied_and_all_metadata_is_stripped() -> None:
     assert b"secret comment" not in result.data
     assert b"Phone" not in result.data
     assert_no_metadata(result.data)
+
+
+def marked_photo() -> Image.Image:
+    """A photo with a red marker in its stored top-left corner."""
+    stored = photo((64, 48))
+    stored.paste((255, 0, 0), (0, 0, 8, 8))
+    return stored
+
+
+def tiff_exif(order: bytes, orientation: int, *, claimed_entries: int = 1) -> bytes:
+    """An EXIF block by hand: IFD0 with a single Orientation entry, maybe claiming more."""
+    fmt = "<" if order == b"II" else ">"
+    header = order + struct.pack(fmt + "HI", 42, 8)
+    entry = struct.pack(fmt + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    return b"Exif\x00\x00" + header + struct.pack(fmt + "H", claimed_entries) + entry
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_matches_pillows_exif_transpose(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    data = encode(marked_photo(), "JPEG", exif=exif)
+    expected = ImageOps.exif_transpose(Image.open(BytesIO(data)))
+    result = validate_image(data, max_bytes=MAX_BYTES)
+    assert result.image.size == expected.size
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected.convert("RGB")))
+
+
+@pytest.mark.parametrize(("fmt", "params"), [("PNG", {}), ("WEBP", {"lossless": True})])
+def test_orientation_in_png_and_webp(fmt: str, params: dict[str, Any]) -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    result = validate_image(encode(marked_photo(), fmt, exif=exif, **params), max_bytes=MAX_BYTES)
+    assert result.image.size == (48, 64)
+    assert result.image.getpixel((44, 4)) == (255, 0, 0)
+
+
+def test_big_endian_exif_orientation() -> None:
+    data = encode(marked_photo(), "JPEG", exif=tiff_exif(b"MM", 8))
+    result = validate_image(data, max_bytes=MAX_BYTES)
+    # Orientation 8 is turned upright counter-clockwise: top-left goes to bottom-left.
+    assert result.image.size == (48, 64)
+    red, green, blue = result.image.getpixel((4, 60))
+    assert red > 200 and green < 60 and blue < 60
+
+
+@pytest.mark.parametrize(
+    "exif",
+    [
+        pytest.param(tiff_exif(b"II", 6, claimed_entries=50), id="ifd-runs-past-the-end"),
+        pytest.param(b"Exif\x00\x00II*\x00\xff\xff\xff\x00", id="ifd-offset-out-of-range"),
+        pytest.param(b"Exif\x00\x00garbage", id="no-byte-order"),
+        pytest.param(tiff_exif(b"II", 99), id="orientation-out-of-range"),
+    ],
+)
+def test_damaged_exif_does_not_reject_the_photo(exif: bytes) -> None:
+    # Pillow warns about such EXIF (an error under this test configuration) if it parses it.
+    data = encode(marked_photo(), "JPEG", exif=exif)
+    result = validate_image(data, max_bytes=MAX_BYTES)
+    assert result.image.mode == "RGB"
+    assert_no_metadata(result.data)
+
+
+def test_damaged_exif_still_gives_the_orientation_it_can_read() -> None:
+    data = encode(marked_photo(), "JPEG", exif=tiff_exif(b"II", 6, claimed_entries=50))
+    assert validate_image(data, max_bytes=MAX_BYTES).image.size == (48, 64)
 
 
 def test_icc_profile_and_xmp_are_stripped() -> None:

@@ -41,9 +41,12 @@ def user_out(services: ServicesDep, principal: Principal) -> UserOut:
     with services.database.session() as session:
         balance = get_balance(session, principal.user_id)
     return UserOut(
-        id=principal.user_id, email=principal.email, balance=balance.available,
-        held=balance.held, is_admin=principal.is_admin,
-    )  # fmt: skip
+        id=principal.user_id,
+        email=principal.email,
+        balance=balance.available,
+        held=balance.held,
+        is_admin=principal.is_admin,
+    )
 
 
 def _client_ip(request: Request) -> str:
@@ -64,14 +67,21 @@ def signup(
     ip = _client_ip(request)
     wait = services.limiter.retry_after(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
     if wait is not None:
-        raise ApiError(429, "rate_limited", "Too many sign-ups from your network. Try again later.",
-                       {"Retry-After": str(wait)})  # fmt: skip
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many sign-ups from your network. Try again later.",
+            {"Retry-After": str(wait)},
+        )
     try:
         user = create_user(
-            services.database, services.passwords, site_id=site.id,
-            email=body.email, password=body.password,
+            services.database,
+            services.passwords,
+            site_id=site.id,
+            email=body.email,
+            password=body.password,
             signup_bonus=site.manifest.pricing.signup_bonus,
-        )  # fmt: skip
+        )
     except InvalidEmail as exc:
         raise ApiError(422, "invalid_email", str(exc)) from None
     except WeakPassword as exc:
@@ -103,13 +113,20 @@ def login(
         email = body.email.strip().lower()
     wait = throttle.login_retry_after(services.limiter, site_id=site.id, email=email, ip=ip)
     if wait is not None:
-        raise ApiError(429, "rate_limited", "Too many attempts. Wait a few minutes and try again.",
-                       {"Retry-After": str(wait)})  # fmt: skip
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many attempts. Wait a few minutes and try again.",
+            {"Retry-After": str(wait)},
+        )
     try:
         user = authenticate(
-            services.database, services.passwords, site_id=site.id,
-            email=body.email, password=body.password,
-        )  # fmt: skip
+            services.database,
+            services.passwords,
+            site_id=site.id,
+            email=body.email,
+            password=body.password,
+        )
     except InvalidCredentials:
         throttle.record_login_failure(services.limiter, site_id=site.id, email=email, ip=ip)
         raise ApiError(401, "invalid_credentials", "Wrong e-mail or password.") from None

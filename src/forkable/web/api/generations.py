@@ -16,7 +16,7 @@ from forkable.ratelimit import per_minute
 from forkable.sites import Site
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import GenerationOut, GenerationPage, SubmittedOut
-from forkable.web.auth import CurrentUser, OptionalPrincipal
+from forkable.web.auth import CurrentUser, LenientPrincipal
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
@@ -92,8 +92,12 @@ async def create_generation(
     limit_key = f"{site.id}:{principal.user_id}"
     wait = services.limiter.retry_after(limit, limit_key)
     if wait is not None:
-        raise ApiError(429, "rate_limited", f"You are making images too fast. Try again in {wait} seconds.",
-                       {"Retry-After": str(wait)})  # fmt: skip
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"You are making images too fast. Try again in {wait} seconds.",
+            {"Retry-After": str(wait)},
+        )
 
     cost = site.manifest.pricing.cost_per_generation
     available = await run_in_threadpool(
@@ -118,9 +122,15 @@ async def create_generation(
 
     try:
         submitted = await run_in_threadpool(
-            service.submit, services.database, services.store, principal, image=image,
-            style=style, cost=cost, idempotency_key=idempotency_key,
-        )  # fmt: skip
+            service.submit,
+            services.database,
+            services.store,
+            principal,
+            image=image,
+            style=style,
+            cost=cost,
+            idempotency_key=idempotency_key,
+        )
     except InsufficientTokens as exc:
         raise _not_enough(exc.needed, exc.available) from None
     if submitted.created:
@@ -158,7 +168,7 @@ def _owned(services: ServicesDep, principal: Principal | None, generation_id: st
 
 @router.get("/generations/{generation_id}", response_model=GenerationOut)
 def get_generation(
-    generation_id: str, principal: OptionalPrincipal, services: ServicesDep
+    generation_id: str, principal: LenientPrincipal, services: ServicesDep
 ) -> GenerationOut:
     return generation_out(_owned(services, principal, generation_id))
 
@@ -181,7 +191,7 @@ def _media(
 @router.get("/generations/{generation_id}/result", response_class=Response)
 def get_result(
     generation_id: str,
-    principal: OptionalPrincipal,
+    principal: LenientPrincipal,
     services: ServicesDep,
     site: SiteDep,
     download: bool = False,
@@ -195,7 +205,7 @@ def get_result(
 
 
 @router.get("/generations/{generation_id}/input", response_class=Response)
-def get_input(generation_id: str, principal: OptionalPrincipal, services: ServicesDep) -> Response:
+def get_input(generation_id: str, principal: LenientPrincipal, services: ServicesDep) -> Response:
     """The uploaded photo as stored: re-encoded, without metadata."""
     generation = _owned(services, principal, generation_id)
     key = generation.input_key

@@ -16,9 +16,12 @@ router = APIRouter(tags=["api keys"])
 
 def _out(row: ApiKey) -> ApiKeyOut:
     return ApiKeyOut(
-        id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at,
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
         last_used_at=row.last_used_at,
-    )  # fmt: skip
+    )
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

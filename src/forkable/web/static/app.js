@@ -1,0 +1,454 @@
+// The /app page: choose a photo (file input or drag and drop), send it, follow its
+// progress, show the result, and list the visitor's earlier images.
+"use strict";
+
+(() => {
+  const { api, randomId, refreshBalance, formatDate, showError } = window.Forkable;
+
+  const POLL_MS = 800;
+  const GIVE_UP_MS = 10 * 60 * 1000;
+  const MAX_POLL_FAILURES = 8;
+  const PAGE_SIZE = 12;
+  const ACCEPTED_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"]);
+  const ACCEPTED_NAMES = /\.(jpe?g|png|webp|heic|heif)$/i;
+  const STAGES = ["queued", "running", "succeeded"];
+  const STATUS_TEXT = {
+    queued: "Queued: your image is next in line.",
+    running: "Making your image…",
+    succeeded: "Done! Your image is ready.",
+    failed: "This image could not be made.",
+  };
+  const BADGES = { queued: "Queued", running: "Making…", failed: "Failed" };
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  const $ = (root, selector) => root.querySelector(selector);
+
+  // --- elements -------------------------------------------------------------------
+  const form = $(document, "[data-upload-form]");
+  if (!form) return;
+  const fileInput = $(form, "[data-file-input]");
+  const dropzone = $(form, "[data-dropzone]");
+  const preview = $(form, "[data-preview]");
+  const previewImage = $(form, "[data-preview-image]");
+  const previewMissing = $(form, "[data-preview-missing]");
+  const previewName = $(form, "[data-preview-name]");
+  const uploadError = $(form, "[data-upload-error]");
+  const submitButton = $(form, "[data-submit]");
+  const outOfTokens = $(form, "[data-out-of-tokens]");
+  const cost = Number(form.dataset.cost);
+  const maxMb = Number(form.dataset.maxMb);
+
+  const panel = $(document, "[data-result-panel]");
+  const panelTitle = $(panel, "#result-title");
+  const panelEmpty = $(panel, "[data-result-empty]");
+  const stages = $(panel, "[data-stages]");
+  const progressBar = $(panel, "[data-progress-bar]");
+  const statusText = $(panel, "[data-status-text]");
+  const resultError = $(panel, "[data-result-error]");
+  const resultFigure = $(panel, "[data-result]");
+  const resultImage = $(panel, "[data-result-image]");
+  const resultActions = $(panel, "[data-result-actions]");
+  const downloadLink = $(panel, "[data-download]");
+  const printButton = $(panel, "[data-print]");
+
+  const history = $(document, "[data-history]");
+  const historyTitle = $(history, "#history-title");
+  const historyGrid = $(history, "[data-history-grid]");
+  const historyEmpty = $(history, "[data-history-empty]");
+  const historyError = $(history, "[data-history-error]");
+  const historyStatus = $(history, "[data-history-status]");
+  const loadMore = $(history, "[data-load-more]");
+  const itemTemplate = $(document, "[data-history-template]");
+
+  const styleLabels = new Map(
+    Array.from(form.querySelectorAll('input[name="style"]'), (radio) => [radio.value, radio.dataset.styleLabel]),
+  );
+
+  // --- state ----------------------------------------------------------------------
+  let chosen = null; // the File to send
+  let previewUrl = null;
+  let idempotencyKey = randomId(); // one per photo+style, so a retried submit is not charged twice
+  let busy = false;
+  let current = null; // id of the generation shown in the panel
+  let nextCursor = null;
+  const items = new Map(); // id -> { li, generation }
+  const watching = new Set();
+
+  // --- choosing a photo -----------------------------------------------------------
+  function formatSize(bytes) {
+    if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+    return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  }
+
+  function checkFile(file) {
+    const untyped = file.type === "" || file.type === "application/octet-stream";
+    if (!ACCEPTED_TYPES.has(file.type) && !(untyped && ACCEPTED_NAMES.test(file.name))) {
+      return `“${file.name}” is not a photo we can use. Choose a JPEG, PNG, WebP or HEIC image.`;
+    }
+    if (file.size === 0) return "This file is empty. Choose another photo.";
+    if (file.size > maxMb * 1024 * 1024) {
+      return `This photo is ${formatSize(file.size)}; the limit is ${maxMb} MB. Choose a smaller photo.`;
+    }
+    return null;
+  }
+
+  function clearChoice() {
+    chosen = null;
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    previewImage.removeAttribute("src");
+    preview.hidden = true;
+    dropzone.classList.remove("has-file");
+  }
+
+  function choose(file) {
+    showError(uploadError, "");
+    const problem = checkFile(file);
+    if (problem) {
+      clearChoice();
+      fileInput.value = "";
+      showError(uploadError, problem);
+      return;
+    }
+    chosen = file;
+    idempotencyKey = randomId();
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = URL.createObjectURL(file);
+    previewImage.hidden = false;
+    previewMissing.hidden = true;
+    previewImage.src = previewUrl;
+    previewName.textContent = `${file.name} · ${formatSize(file.size)}`;
+    preview.hidden = false;
+    dropzone.classList.add("has-file");
+  }
+
+  // Browsers cannot show every type (HEIC): say so instead of a broken image.
+  previewImage.addEventListener("error", () => {
+    if (!previewImage.getAttribute("src")) return;
+    previewImage.hidden = true;
+    previewMissing.hidden = false;
+  });
+
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files?.[0];
+    if (file) choose(file);
+  });
+
+  const hasFiles = (event) => Array.from(event.dataTransfer?.types ?? []).includes("Files");
+
+  for (const type of ["dragenter", "dragover"]) {
+    dropzone.addEventListener(type, (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      dropzone.classList.add("is-dragging");
+    });
+  }
+  dropzone.addEventListener("dragleave", (event) => {
+    if (!dropzone.contains(event.relatedTarget)) dropzone.classList.remove("is-dragging");
+  });
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropzone.classList.remove("is-dragging");
+    const file = event.dataTransfer.files?.[0];
+    if (file) choose(file);
+  });
+  // A photo dropped next to the drop zone must not replace the page.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (hasFiles(event) && !dropzone.contains(event.target)) event.preventDefault();
+    });
+  }
+
+  form.addEventListener("change", (event) => {
+    if (event.target.name === "style") idempotencyKey = randomId();
+  });
+
+  document.addEventListener("forkable:balance", (event) => {
+    outOfTokens.hidden = event.detail.available >= cost;
+  });
+
+  // --- the panel: progress and result -----------------------------------------------
+  function resetPanel() {
+    current = null;
+    panel.dataset.state = "idle";
+    panelEmpty.hidden = false;
+    stages.hidden = true;
+    progressBar.hidden = true;
+    statusText.textContent = "";
+    showError(resultError, "");
+    resultFigure.hidden = true;
+    resultActions.hidden = true;
+    resultImage.removeAttribute("src");
+  }
+
+  function showStages(status) {
+    const reached = STAGES.indexOf(status);
+    for (const li of stages.children) {
+      const index = STAGES.indexOf(li.dataset.stage);
+      const done = index < reached || status === "succeeded";
+      li.classList.toggle("is-done", done);
+      li.classList.toggle("is-current", index === reached && !done);
+      if (index === reached) li.setAttribute("aria-current", "step");
+      else li.removeAttribute("aria-current");
+    }
+  }
+
+  function showInPanel(generation) {
+    const { status } = generation;
+    const changed = panel.dataset.state !== status || panel.dataset.id !== generation.id;
+    panel.dataset.id = generation.id;
+    panel.dataset.state = status;
+    panelEmpty.hidden = true;
+    stages.hidden = status === "failed";
+    progressBar.hidden = !(status === "queued" || status === "running");
+    if (status !== "failed") showStages(status);
+    if (changed) statusText.textContent = STATUS_TEXT[status] ?? "";
+    showError(resultError, status === "failed" ? generation.error || "Something went wrong. Your tokens were returned." : "");
+
+    const succeeded = status === "succeeded" && generation.result_url;
+    resultFigure.hidden = !succeeded;
+    resultActions.hidden = !succeeded;
+    if (succeeded) {
+      if (resultImage.getAttribute("src") !== generation.result_url) resultImage.src = generation.result_url;
+      const style = styleLabels.get(generation.style);
+      resultImage.alt = style ? `Your finished image (${style})` : "Your finished image";
+      downloadLink.href = `${generation.result_url}?download=1`;
+    } else {
+      resultImage.removeAttribute("src");
+    }
+  }
+
+  function bringIntoView(element) {
+    const box = element.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight * 0.6) {
+      element.scrollIntoView({ behavior: reducedMotion ? "auto" : "smooth", block: "start" });
+    }
+  }
+
+  printButton.addEventListener("click", () => window.print());
+
+  // --- following generations ------------------------------------------------------
+  function update(generation) {
+    upsertItem(generation);
+    if (generation.id === current) showInPanel(generation);
+  }
+
+  const isPending = (status) => status === "queued" || status === "running";
+
+  function watch(id) {
+    if (watching.has(id)) return;
+    watching.add(id);
+    const started = Date.now();
+    let failures = 0;
+
+    const stop = (message) => {
+      watching.delete(id);
+      if (message && id === current) {
+        progressBar.hidden = true;
+        showError(resultError, message);
+      }
+    };
+
+    const tick = async () => {
+      if (!items.has(id) && id !== current) return stop(); // deleted meanwhile
+      let generation;
+      try {
+        generation = await api(`/api/v1/generations/${encodeURIComponent(id)}`);
+      } catch (error) {
+        if (error.status === 404) {
+          removeItem(id);
+          return stop("This image no longer exists.");
+        }
+        failures += 1;
+        if (failures >= MAX_POLL_FAILURES) {
+          return stop(`${error.message} Reload the page to see how your image is doing.`);
+        }
+        window.setTimeout(tick, POLL_MS * 2 ** Math.min(failures, 4));
+        return;
+      }
+      failures = 0;
+      update(generation);
+      if (!isPending(generation.status)) {
+        stop();
+        refreshBalance();
+        return;
+      }
+      if (Date.now() - started > GIVE_UP_MS) {
+        return stop("This is taking unusually long. Reload the page later to see your image.");
+      }
+      window.setTimeout(tick, POLL_MS);
+    };
+    window.setTimeout(tick, POLL_MS);
+  }
+
+  // --- sending the photo ----------------------------------------------------------
+  function setBusy(value) {
+    busy = value;
+    submitButton.disabled = value;
+    submitButton.textContent = value ? "Sending your photo…" : "Make my image";
+    if (value) form.setAttribute("aria-busy", "true");
+    else form.removeAttribute("aria-busy");
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy) return;
+    showError(uploadError, "");
+    if (!chosen) {
+      showError(uploadError, "Choose a photo first.");
+      fileInput.focus();
+      return;
+    }
+    const problem = checkFile(chosen);
+    if (problem) {
+      showError(uploadError, problem);
+      return;
+    }
+    const style = form.querySelector('input[name="style"]:checked')?.value ?? null;
+    const body = new FormData();
+    body.append("image", chosen, chosen.name);
+    if (style) body.append("style", style);
+
+    setBusy(true);
+    try {
+      const submitted = await api("/api/v1/generations", {
+        method: "POST",
+        body,
+        headers: { "Idempotency-Key": idempotencyKey },
+      });
+      idempotencyKey = randomId();
+      const generation = {
+        id: submitted.id, status: submitted.status, style, cost: submitted.cost, error: null,
+        result_url: null, input_url: null, created_at: new Date().toISOString(), finished_at: null,
+      };
+      current = generation.id;
+      showInPanel(generation);
+      upsertItem(generation, { prepend: true });
+      watch(generation.id);
+      refreshBalance();
+      bringIntoView(panel);
+    } catch (error) {
+      showError(uploadError, error.message);
+      if (error.status === 402) refreshBalance();
+    } finally {
+      setBusy(false);
+    }
+  });
+
+  // --- history grid ---------------------------------------------------------------
+  function updateEmpty() {
+    historyEmpty.hidden = items.size > 0;
+  }
+
+  function renderItem(li, generation) {
+    const { status } = generation;
+    const date = formatDate(generation.created_at);
+    const style = styleLabels.get(generation.style);
+    li.dataset.id = generation.id;
+    li.dataset.status = status;
+
+    const image = $(li, "[data-item-image]");
+    const source = status === "succeeded" ? generation.result_url : generation.input_url;
+    if (source && image.getAttribute("src") !== source) image.src = source;
+    if (!source) image.removeAttribute("src");
+    image.hidden = !source;
+    image.alt = status === "succeeded" ? `Image made ${date}` : `Photo sent ${date}`;
+    $(li, "[data-item-view]").classList.toggle("is-pending", status !== "succeeded");
+
+    const badge = $(li, "[data-item-badge]");
+    badge.textContent = BADGES[status] ?? "";
+    badge.hidden = !BADGES[status];
+    badge.className = `badge badge-${status}`;
+
+    $(li, "[data-item-date]").textContent = date;
+    $(li, "[data-item-style]").textContent = style ?? "";
+    const error = $(li, "[data-item-error]");
+    error.textContent = status === "failed" ? generation.error ?? "" : "";
+    error.hidden = status !== "failed";
+
+    const download = $(li, "[data-item-download]");
+    download.hidden = status !== "succeeded";
+    if (status === "succeeded") download.href = `${generation.result_url}?download=1`;
+    $(li, "[data-item-delete]").hidden = isPending(status);
+  }
+
+  function upsertItem(generation, { prepend = false } = {}) {
+    const known = items.get(generation.id);
+    if (known) {
+      known.generation = generation;
+      renderItem(known.li, generation);
+      return;
+    }
+    const li = itemTemplate.content.firstElementChild.cloneNode(true);
+    const entry = { li, generation };
+    items.set(generation.id, entry);
+    $(li, "[data-item-view]").addEventListener("click", () => {
+      current = entry.generation.id;
+      showInPanel(entry.generation);
+      bringIntoView(panel);
+      panelTitle.focus({ preventScroll: true });
+    });
+    $(li, "[data-item-delete]").addEventListener("click", (event) => deleteItem(entry.generation.id, event.currentTarget));
+    renderItem(li, generation);
+    if (prepend) historyGrid.prepend(li);
+    else historyGrid.append(li);
+    updateEmpty();
+  }
+
+  function removeItem(id) {
+    const entry = items.get(id);
+    if (!entry) return;
+    entry.li.remove();
+    items.delete(id);
+    if (current === id) resetPanel();
+    updateEmpty();
+  }
+
+  async function deleteItem(id, button) {
+    if (!window.confirm("Delete this image? The photo and the result are removed for good.")) return;
+    showError(historyError, "");
+    button.disabled = true;
+    try {
+      await api(`/api/v1/generations/${encodeURIComponent(id)}`, { method: "DELETE" });
+      removeItem(id);
+      historyStatus.textContent = "Image deleted.";
+      historyTitle.focus();
+    } catch (error) {
+      showError(historyError, error.message);
+      button.disabled = false;
+    }
+  }
+
+  async function loadHistory() {
+    loadMore.disabled = true;
+    showError(historyError, "");
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (nextCursor) params.set("cursor", nextCursor);
+    const firstPage = !nextCursor;
+    try {
+      const page = await api(`/api/v1/generations?${params}`);
+      for (const generation of page.items) {
+        if (items.has(generation.id)) continue;
+        upsertItem(generation);
+        if (isPending(generation.status)) watch(generation.id);
+      }
+      // Came back while an image was still being made: follow it in the panel.
+      const newest = page.items[0];
+      if (firstPage && current === null && newest && isPending(newest.status)) {
+        current = newest.id;
+        showInPanel(newest);
+      }
+      nextCursor = page.next_cursor;
+      loadMore.hidden = !nextCursor;
+    } catch (error) {
+      showError(historyError, `Your images could not be loaded. ${error.message}`);
+    } finally {
+      loadMore.disabled = false;
+      updateEmpty();
+    }
+  }
+
+  loadMore.addEventListener("click", loadHistory);
+  loadHistory();
+})();

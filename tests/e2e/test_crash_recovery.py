@@ -1,0 +1,92 @@
+"""A server killed with SIGKILL mid-generation loses no job and no token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from tests.factories import PASSWORD, photo_bytes
+from tests.serving import free_port, serve, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "examples" / "coloringbook"
+
+
+def _poll(
+    client: httpx.Client, generation_id: str, want: set[str], timeout: float
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(f"/api/v1/generations/{generation_id}").json()
+        if body["status"] in want:
+            return body
+        time.sleep(0.05)
+    raise TimeoutError(f"{generation_id} never reached {want}")
+
+
+def test_sigkill_mid_generation_then_restart(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    env = {
+        **os.environ,
+        "FORKABLE_DATA_DIR": str(data_dir),
+        "FORKABLE_DATABASE_URL": database_url,
+        "FORKABLE_JOB_LEASE_SECONDS": "2",
+    }
+    if not database_url.startswith("sqlite"):
+        subprocess.run(
+            [sys.executable, "-m", "forkable", "db", "upgrade"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
+    slow = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/support/slow_serve.py"), str(SITE), str(port), "60"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, slow, timeout=30)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            signup = client.post(
+                "/api/v1/auth/signup", json={"email": "k@example.com", "password": PASSWORD}
+            )
+            csrf = signup.json()["csrf_token"]
+            submitted = client.post(
+                "/api/v1/generations",
+                files={"image": ("p.jpg", photo_bytes(), "image/jpeg")},
+                headers={"x-csrf-token": csrf},
+            )
+            assert submitted.status_code == 202
+            generation_id = submitted.json()["id"]
+            _poll(client, generation_id, {"running"}, timeout=20)
+            cookies = dict(client.cookies)
+    finally:
+        slow.kill()  # SIGKILL: no shutdown hook runs
+        slow.wait()
+
+    with serve(
+        SITE, data_dir, env={k: v for k, v in env.items() if k != "FORKABLE_DATA_DIR"}
+    ) as server:
+        with httpx.Client(base_url=server.url, timeout=30, cookies=cookies) as client:
+            mid = client.get("/api/v1/me").json()
+            assert mid["held"] in (0, 1)
+            done = _poll(client, generation_id, {"succeeded", "failed"}, timeout=30)
+            assert done["status"] == "succeeded"
+            me = client.get("/api/v1/me").json()
+            assert (me["balance"], me["held"]) == (2, 0)
+    verify = subprocess.run(
+        [sys.executable, "-m", "forkable", "ledger", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert "ledger ok" in verify.stdout
