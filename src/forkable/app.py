@@ -18,7 +18,7 @@ from forkable.generations.runner import JobRunner, RunnerConfig
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.services import Services
-from forkable.settings import Settings, check_production
+from forkable.settings import Settings, SettingsError, check_production
 from forkable.sites import Site, SiteRegistry
 from forkable.storage import LocalMediaStore
 from forkable.web import account_pages, health, pages
@@ -28,6 +28,19 @@ from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddle
 from forkable.web.templating import build_templates
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+def check_sites_for_production(settings: Settings, sites: Iterable[Site]) -> None:
+    """Production refuses sites whose model cannot be reached (no silent offline preview)."""
+    if not settings.is_production:
+        return
+    problems = [
+        f"site {site.id} uses the gemini provider: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
+        for site in sites
+        if site.manifest.transform.provider == "gemini" and not settings.gemini_api_key
+    ]
+    if problems:
+        raise SettingsError(problems)
 
 
 def build_services(
@@ -78,6 +91,7 @@ def create_app(
     """
     check_production(settings)
     registry = sites if isinstance(sites, SiteRegistry) else SiteRegistry(sites)
+    check_sites_for_production(settings, registry)
     services = services or build_services(registry, settings, database=database)
     database = services.database
     should_migrate = database.is_sqlite if migrate is None else migrate

@@ -44,6 +44,7 @@ class Settings(BaseModel):
     metrics_token: str | None = None
     serverless: bool = False
     sites_path: Path | None = None
+    price_table: Path | None = None
     workers: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, gt=0)
 
@@ -171,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_token=_first(env_map, "FORKABLE_METRICS_TOKEN"),
         serverless=_first(env_map, "VERCEL") == "1",
         sites_path=Path(sites) if (sites := _first(env_map, "FORKABLE_SITES")) else None,
+        price_table=Path(prices) if (prices := _first(env_map, "FORKABLE_PRICE_TABLE")) else None,
         workers=workers,
         job_lease_seconds=lease_seconds,
     )

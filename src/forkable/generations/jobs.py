@@ -154,8 +154,10 @@ def fail(
     reason: str,
     provider: str | None = None,
     expired_before: datetime | None = None,
+    usage: Usage | None = None,
 ) -> bool:
     """Failed, and the hold voided (tokens back) exactly once; False if not ours to fail."""
+    usage = usage or Usage()
     with database.transaction() as session:
         generation = _finish(
             session,
@@ -168,6 +170,10 @@ def fail(
                 "error_code": reason,
                 "error": failure_message(reason),
                 "provider": provider,
+                "prompt_tokens": usage.prompt_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "cost_usd": usage.cost_usd,
             },
         )
         if generation is None:

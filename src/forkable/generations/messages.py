@@ -14,6 +14,8 @@ MESSAGES = {
     base.NO_IMAGE: "The image service did not return a picture for this photo. "
     "Try again or use a different photo.",
     base.DEADLINE: "This took too long and was stopped. Please try again.",
+    base.QUOTA: "The image service has reached its limit for today. Please try again tomorrow.",
+    base.REJECTED: "The image service could not work with this photo. Try a different one.",
     base.INTERNAL: "Something went wrong while making your image.",
 }
 

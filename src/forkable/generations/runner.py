@@ -150,6 +150,7 @@ class JobRunner:
                     owner=self.owner,
                     reason=exc.reason,
                     provider=provider.name,
+                    usage=exc.usage,
                 )
             return
         except Exception:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from forkable.accounts.service import Principal
@@ -36,6 +36,18 @@ def input_key(site_id: str, generation_id: str, extension: str) -> str:
 def available_tokens(database: Database, user_id: int) -> int:
     with database.session() as session:
         return get_balance(session, user_id).available
+
+
+def spend_today(database: Database, site_id: str) -> float:
+    """Estimated provider spend of a site since midnight UTC, in dollars."""
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    with database.session() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(Generation.cost_usd), 0.0)).where(
+                Generation.site_id == site_id, Generation.created_at >= midnight
+            )
+        )
+    return float(total or 0.0)
 
 
 def find_by_idempotency_key(

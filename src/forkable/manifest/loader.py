@@ -183,6 +183,11 @@ def _semantic_problems(
             format_key(loc),
             "provider 'local' needs `filter` (or `fallback`) naming a local filter",
         )
+    if transform.fallback_when_down and transform.fallback is None:
+        loc = ("transform", "fallback_when_down")
+        yield Problem(
+            file, index.line_of(loc), format_key(loc), "needs `fallback` naming a local filter"
+        )
     if catalog is None:
         return
     if catalog.providers and transform.provider not in catalog.providers:

@@ -153,6 +153,11 @@ class TransformTable(_Table):
         default=None,
         description="Local filter run by the `local` provider; defaults to `fallback`.",
     )
+    fallback_when_down: bool = Field(
+        default=False,
+        description="While the provider is failing, make images with `fallback` instead of "
+        "refusing them.",
+    )
     params: dict[str, ParamValue] = Field(
         default_factory=dict, description="Parameters for the local filter."
     )

@@ -40,17 +40,27 @@ BUSY = "busy"
 DOWN = "down"
 NO_IMAGE = "no_image"
 DEADLINE = "deadline"
+QUOTA = "quota"
+REJECTED = "rejected"
 INTERNAL = "internal"
 
 
 class ProviderError(Exception):
     """A transform that did not produce an image, with a reason from the list above."""
 
-    def __init__(self, reason: str, detail: str = "", *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        detail: str = "",
+        *,
+        retryable: bool = False,
+        usage: Usage | None = None,
+    ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
         self.retryable = retryable
+        self.usage = usage or Usage()  # a refused call may still have been billed
 
 
 class Provider(Protocol):

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 from forkable.manifest import Catalog
 
 BUILTIN_PROVIDERS = ("gemini", "local")
-ENTRY_POINT_GROUP = "forkable.providers"
+ENTRY_POINT_GROUP = "forkable.providers"  # the same group the resolver loads plugins from
 
 
 def provider_names() -> frozenset[str]:

@@ -30,7 +30,13 @@ def readyz(services: ServicesDep) -> JSONResponse:
     except Exception as exc:  # any failure means not ready; the reason goes to the operator
         components["database"] = {"status": "error", "detail": type(exc).__name__}
     components["storage"] = _data_dir_status(services.settings.data_dir)
-    ready = all(c["status"] == "ok" for c in components.values())
+    degraded = services.resolver.degraded()
+    # An open breaker degrades image making, not the site: pages, sign-in and payments still
+    # work, so readiness stays green while the provider shows as degraded.
+    components["provider"] = (
+        {"status": "degraded", "open_circuits": degraded} if degraded else {"status": "ok"}
+    )
+    ready = all(c["status"] in ("ok", "degraded") for c in components.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "components": components},
         status_code=200 if ready else 503,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from forkable.accounts.service import Principal
+from forkable.db.types import utcnow
 from forkable.generations import service
 from forkable.generations.models import Generation, Status
 from forkable.generations.multipart import read_image_upload
@@ -21,6 +25,7 @@ from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
 router = APIRouter(tags=["generations"])
+logger = logging.getLogger(__name__)
 
 _MEGABYTE = 1024 * 1024
 _MAX_IDEMPOTENCY_KEY = 255
@@ -60,6 +65,12 @@ def _not_enough(needed: int, available: int) -> ApiError:
     return ApiError(402, "insufficient_tokens", message)
 
 
+def _seconds_to_midnight() -> int:
+    now = utcnow()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((midnight - now).total_seconds()))
+
+
 def _style(site: Site, value: str | None) -> str | None:
     if not value:
         return None
@@ -97,6 +108,23 @@ async def create_generation(
             "rate_limited",
             f"You are making images too fast. Try again in {wait} seconds.",
             {"Retry-After": str(wait)},
+        )
+
+    cap = site.manifest.limits.daily_spend_cap_usd
+    spent = await run_in_threadpool(service.spend_today, services.database, site.id)
+    if spent >= cap:
+        logger.warning(
+            "daily spend cap reached on %s: %.2f of %.2f USD",
+            site.id,
+            spent,
+            cap,
+            extra={"event": "spend_cap_reached", "site_id": site.id, "spent_usd": spent},
+        )
+        raise ApiError(
+            429,
+            "spend_cap",
+            "This site has made all the images it can today. Please come back tomorrow.",
+            {"Retry-After": str(_seconds_to_midnight())},
         )
 
     cost = site.manifest.pricing.cost_per_generation
