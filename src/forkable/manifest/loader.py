@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,8 @@ class Catalog:
 
     providers: Collection[str] = field(default_factory=frozenset)
     filters: Collection[str] = field(default_factory=frozenset)
+    # Checks parameters for a local filter; returns what is wrong, or None.
+    check_filter_params: Callable[[str, Mapping[str, object]], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def _semantic_problems(
             format_key(loc),
             f"unknown provider {transform.provider!r} (installed: {known})",
         )
+    yield from _param_problems(file, index, manifest, catalog)
     if catalog.filters:
         for key in ("fallback", "filter"):
             name = getattr(transform, key)
@@ -211,6 +214,32 @@ def _semantic_problems(
                     format_key(loc),
                     f"unknown local filter {name!r} (available: {known})",
                 )
+
+
+def _param_problems(
+    file: Path, index: LineIndex, manifest: Manifest, catalog: Catalog
+) -> Iterable[Problem]:
+    """Filter parameters are checked by the filter they are for (plugins check their own)."""
+    transform = manifest.transform
+    name = transform.local_filter
+    if (
+        catalog.check_filter_params is None
+        or name is None
+        or name not in catalog.filters
+        or transform.provider not in ("local", "gemini")
+    ):
+        return
+    for loc, params in [
+        (("transform", "params"), transform.params),
+        *[
+            (("transform", "styles", position, "params"), {**transform.params, **style.params})
+            for position, style in enumerate(transform.styles)
+        ],
+    ]:
+        if params:
+            message = catalog.check_filter_params(name, params)
+            if message:
+                yield Problem(file, index.line_of(loc), format_key(loc), message)
 
 
 def is_site_folder(path: Path) -> bool:

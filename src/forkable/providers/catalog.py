@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from forkable.manifest import Catalog
@@ -22,5 +23,20 @@ def filter_names() -> frozenset[str]:
     return frozenset(FILTERS)
 
 
+def check_filter_params(name: str, params: Mapping[str, object]) -> str | None:
+    """Run the filter on a tiny image: its own checks judge names, types and ranges."""
+    from PIL import Image
+
+    from forkable.providers.local import apply_filter
+
+    try:
+        apply_filter(name, Image.new("RGB", (32, 32), "white"), params)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
 def build_catalog() -> Catalog:
-    return Catalog(providers=provider_names(), filters=filter_names())
+    return Catalog(
+        providers=provider_names(), filters=filter_names(), check_filter_params=check_filter_params
+    )

@@ -192,6 +192,7 @@ def test_production_cookie_is_secure_with_host_prefix(
         stripe_secret_key="sk_test_x",
         stripe_webhook_secret="whsec_x",
         metrics_token="m",
+        gemini_api_key="k",
     )
     services = build_services(registry, settings, passwords=fast_passwords())
     app: FastAPI = create_app(registry, settings, services=services, migrate=True, run_jobs=False)

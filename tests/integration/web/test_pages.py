@@ -107,6 +107,7 @@ def test_hsts_in_production(registry: SiteRegistry, settings: Settings) -> None:
             "stripe_secret_key": "sk_test_x",
             "stripe_webhook_secret": "whsec_x",
             "metrics_token": "m",
+            "gemini_api_key": "k",
         }
     )
     app = create_app(registry, production, migrate=True)

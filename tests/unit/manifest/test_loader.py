@@ -242,3 +242,18 @@ def test_folder_without_manifest(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_sites([tmp_path], build_catalog())
     assert caught.value.problems[0].message == "no site.toml here"
+
+
+def test_filter_parameters_are_checked_by_the_filter(tmp_path: Path) -> None:
+    folder = make_site(
+        tmp_path,
+        {
+            "params = { line_thickness = 4, detail = 0.3 }": "params = { line_thickness = 99 }",
+            "params = { line_thickness = 2, detail = 0.8 }": "params = { crayons = 3 }",
+        },
+    )
+    problems = problems_of(folder)
+    assert [p.key for p in problems] == ["transform.styles[0].params", "transform.styles[1].params"]
+    assert problems[0].line == line_of(folder, "line_thickness = 99")
+    assert "line_thickness" in problems[0].message
+    assert "crayons" in problems[1].message
