@@ -15,6 +15,7 @@ from forkable.db import Database
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.payments.gateway import StripeGateway
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.services import Services
@@ -41,6 +42,13 @@ def check_sites_for_production(settings: Settings, sites: Iterable[Site]) -> Non
     ]
     if problems:
         raise SettingsError(problems)
+
+
+def payment_gateway(settings: Settings) -> StripeGateway | None:
+    """Stripe when configured for it; None means demo checkout."""
+    if settings.payments != "stripe" or not settings.stripe_secret_key:
+        return None
+    return StripeGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
 
 
 def build_services(
@@ -71,6 +79,7 @@ def build_services(
         limiter=RateLimiter(settings.redis_url),
         resolver=resolver,
         runner=runner,
+        payments=payment_gateway(settings),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.generations.runner import JobRunner
+from forkable.payments.gateway import StripeGateway
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.settings import Settings
@@ -26,3 +27,4 @@ class Services:
     limiter: RateLimiter
     resolver: ProviderResolver
     runner: JobRunner
+    payments: StripeGateway | None  # None in demo mode

@@ -24,10 +24,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Token balances.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The token ledger.", no_args_is_help=True)
+payments_app = typer.Typer(help="Payments.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(payments_app, name="payments")
 SiteOption = Annotated[
     str | None,
     typer.Option("--site", help="Site id; optional when the database holds one site."),
@@ -124,6 +126,18 @@ def ledger_verify(site: SiteOption = None) -> None:
     from forkable.cli.ledger import run_verify
 
     raise typer.Exit(run_verify(site))
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    since: Annotated[
+        str, typer.Option("--since", help="How far back: a duration (3d, 12h) or a date.")
+    ] = "3d",
+) -> None:
+    """Credit paid Stripe sessions that no webhook credited; safe to run any number of times."""
+    from forkable.cli.payments import run_reconcile
+
+    run_reconcile(since)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -4,13 +4,16 @@ from forkable.accounts.models import ApiKey, User, UserSession
 from forkable.db.base import Base, SiteRow
 from forkable.generations.models import Generation
 from forkable.ledger.models import LedgerEntry, TokenAccount
+from forkable.payments.models import Purchase, StripeEvent
 
 __all__ = [
     "ApiKey",
     "Base",
     "Generation",
     "LedgerEntry",
+    "Purchase",
     "SiteRow",
+    "StripeEvent",
     "TokenAccount",
     "User",
     "UserSession",

@@ -1,0 +1,1 @@
+"""Payments: token packs through Stripe Checkout (or demo checkout), credited exactly once."""

@@ -1,0 +1,142 @@
+"""Buying packs: checkout, purchases, the Stripe webhook, demo checkout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from forkable.payments import service
+from forkable.payments.gateway import PaymentProviderError
+from forkable.payments.models import Purchase
+from forkable.payments.webhooks import InvalidWebhook, handle_event, verify
+from forkable.ratelimit import per_seconds
+from forkable.web.auth import CurrentUser
+from forkable.web.deps import ServicesDep, SiteDep
+from forkable.web.errors import ApiError
+
+router = APIRouter(tags=["payments"])
+
+# The success page polls; ask Stripe about one purchase at most this often.
+_SYNC_LIMIT = per_seconds("purchase-sync", 1, 3)
+
+
+class CheckoutIn(BaseModel):
+    pack_id: str = Field(max_length=40)
+
+
+class CheckoutOut(BaseModel):
+    purchase_id: str
+    checkout_url: str
+
+
+class PurchaseOut(BaseModel):
+    id: str
+    pack_id: str
+    pack_name: str
+    tokens: int
+    amount_cents: int
+    currency: str
+    status: str
+    created_at: datetime
+    paid_at: datetime | None
+
+
+def purchase_out(purchase: Purchase) -> PurchaseOut:
+    return PurchaseOut(
+        id=purchase.id,
+        pack_id=purchase.pack_id,
+        pack_name=purchase.pack_name,
+        tokens=purchase.tokens,
+        amount_cents=purchase.amount_cents,
+        currency=purchase.currency,
+        status=purchase.status,
+        created_at=purchase.created_at,
+        paid_at=purchase.paid_at,
+    )
+
+
+def _return_base_url(request: Request, services: ServicesDep, site: SiteDep) -> str:
+    # In production Stripe sends buyers back to the site's own domain, never to whatever host
+    # (a preview deployment, a raw IP) the request happened to arrive on.
+    if services.settings.is_production:
+        return f"https://{site.manifest.site.domain}"
+    return str(request.base_url)
+
+
+@router.post("/checkout", status_code=201, response_model=CheckoutOut, responses={502: {}})
+def checkout(
+    body: CheckoutIn, request: Request, principal: CurrentUser, services: ServicesDep, site: SiteDep
+) -> CheckoutOut:
+    """Start buying a pack; send the buyer to `checkout_url`."""
+    try:
+        started = service.start_checkout(
+            services.database,
+            services.payments,
+            principal,
+            site,
+            body.pack_id,
+            return_base_url=_return_base_url(request, services, site),
+        )
+    except service.UnknownPack:
+        raise ApiError(422, "unknown_pack", f"There is no pack {body.pack_id!r}.") from None
+    except PaymentProviderError:
+        raise ApiError(
+            502, "payment_provider", "Payments are not available right now. Please try again."
+        ) from None
+    return CheckoutOut(purchase_id=started.purchase.id, checkout_url=started.checkout_url)
+
+
+@router.get("/purchases", response_model=list[PurchaseOut])
+def list_purchases(principal: CurrentUser, services: ServicesDep) -> list[PurchaseOut]:
+    """Your purchases, newest first: the receipts."""
+    return [purchase_out(p) for p in service.purchases_for(services.database, principal)]
+
+
+@router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
+def get_purchase(purchase_id: str, principal: CurrentUser, services: ServicesDep) -> PurchaseOut:
+    """One purchase. While unpaid, this also asks Stripe, so a lost webhook still credits."""
+    purchase = service.purchase_for(services.database, principal, purchase_id)
+    if purchase is None:
+        raise ApiError(404, "not_found", "No such purchase.")
+    gateway = services.payments
+    if gateway is not None and services.limiter.hit(_SYNC_LIMIT, purchase.id) is None:
+        try:
+            service.sync_purchase(services.database, gateway, purchase)
+        except PaymentProviderError:
+            pass  # the webhook or the next poll will do it
+        purchase = service.purchase_for(services.database, principal, purchase_id) or purchase
+    return purchase_out(purchase)
+
+
+@router.post("/demo/purchases/{purchase_id}/complete", response_model=PurchaseOut)
+def complete_demo_purchase(
+    purchase_id: str, principal: CurrentUser, services: ServicesDep
+) -> PurchaseOut:
+    """Demo mode only: pay for a purchase instantly, with no real money."""
+    if services.settings.payments != "demo":
+        raise ApiError(404, "not_found", "No such purchase.")
+    if service.complete_demo(services.database, principal, purchase_id) is None:
+        raise ApiError(404, "not_found", "No such purchase.")
+    purchase = service.purchase_for(services.database, principal, purchase_id)
+    if purchase is None:
+        raise ApiError(404, "not_found", "No such purchase.")
+    return purchase_out(purchase)
+
+
+@router.post("/webhooks/stripe", include_in_schema=True, responses={400: {}})
+async def stripe_webhook(request: Request, services: ServicesDep) -> JSONResponse:
+    """Stripe events, verified with `STRIPE_WEBHOOK_SECRET` against the raw body."""
+    secret = services.settings.stripe_webhook_secret
+    if not secret:
+        raise ApiError(404, "not_found", "Stripe webhooks are not configured here.")
+    payload = await request.body()
+    try:
+        event = verify(payload, request.headers.get("stripe-signature"), secret)
+    except InvalidWebhook as exc:
+        raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}") from None
+    outcome = await run_in_threadpool(handle_event, services.database, event)
+    return JSONResponse({"received": True, "outcome": outcome.action})
