@@ -22,7 +22,7 @@ from forkable.services import Services
 from forkable.settings import Settings, SettingsError, check_production
 from forkable.sites import Site, SiteRegistry
 from forkable.storage import LocalMediaStore
-from forkable.web import account_pages, health, pages
+from forkable.web import account_pages, health, pages, payment_pages
 from forkable.web.api import api_router
 from forkable.web.errors import install_error_handlers
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
@@ -133,6 +133,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
+    app.include_router(payment_pages.router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Outermost first: routing must see every request, headers must cover every response.

@@ -25,7 +25,8 @@ class CheckoutSession:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_stripe(cls, obj: Any) -> CheckoutSession:
+    def from_stripe(cls, stripe_object: Any) -> CheckoutSession:
+        obj = stripe_object.to_dict() if hasattr(stripe_object, "to_dict") else dict(stripe_object)
         payment_intent = obj.get("payment_intent")
         if payment_intent is not None and not isinstance(payment_intent, str):
             payment_intent = payment_intent.get("id")
@@ -63,7 +64,12 @@ class StripeGateway:
 
     def __init__(self, secret_key: str, *, api_base: str | None = None) -> None:
         base = {"api": api_base} if api_base else None
-        self._client = stripe.StripeClient(secret_key, base_addresses=base)  # type: ignore[arg-type]
+        # Retrying is safe: every create carries an idempotency key derived from the purchase.
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=2,
+        )
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         metadata = {

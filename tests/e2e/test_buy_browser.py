@@ -1,0 +1,40 @@
+"""Buying a pack in demo mode in a real browser: the balance rises, without a reload."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import ConsoleMessage, Page, expect
+from tests.factories import PASSWORD
+from tests.serving import Server
+
+pytestmark = pytest.mark.browser
+
+
+def test_buy_a_pack_in_demo_mode(page: Page, coloringbook_server: Server) -> None:
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    base = coloringbook_server.url
+    page.goto(f"{base}/signup")
+    page.get_by_label("E-mail").fill("buyer@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("sign up|create", re.I)).click()
+    page.wait_for_url(f"{base}/app")
+
+    page.goto(f"{base}/buy")
+    expect(page.get_by_test_id("demo-banner")).to_contain_text("no real money")
+    page.get_by_test_id("buy-family").click()
+    page.wait_for_url(re.compile(r"/buy/demo/"))
+    expect(page.get_by_test_id("demo-banner")).to_be_visible()
+    page.get_by_test_id("demo-pay").click()
+    page.wait_for_url(re.compile(r"/buy/success"))
+    expect(page.get_by_test_id("success-message")).to_contain_text("60 tokens have arrived")
+    expect(page.get_by_test_id("success-balance")).to_have_text("63 tokens")
+    expect(page.get_by_test_id("balance-chip")).to_have_text("63 tokens")
+    assert errors == []

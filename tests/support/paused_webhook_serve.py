@@ -1,0 +1,36 @@
+"""Serve like `forkable serve`, but hang inside every webhook transaction before it commits.
+
+The crash test kills this process there: the ledger entry has been written in the
+transaction, the event record is not yet committed. Usage: paused_webhook_serve.py SITES PORT
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from forkable.payments import webhooks
+from forkable.payments.crediting import Outcome
+
+_real_apply = webhooks.apply_event
+
+
+def _apply_then_hang(session: Session, event_type: str, obj: dict[str, Any]) -> Outcome:
+    outcome = _real_apply(session, event_type, obj)
+    session.flush()  # the credit is written inside the open transaction...
+    time.sleep(3600)  # ...and the process is killed before it commits
+    return outcome
+
+
+def main() -> None:
+    webhooks.apply_event = _apply_then_hang  # type: ignore[assignment]
+    from forkable.cli.main import main as forkable
+
+    forkable(["serve", sys.argv[1], "--port", sys.argv[2]])
+
+
+if __name__ == "__main__":
+    main()
