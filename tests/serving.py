@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -103,3 +106,16 @@ def serve_app_in_thread(app: object, *, timeout: float = 15) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in a fresh thread with its own event loop.
+
+    Playwright's sync API leaves an event loop running in the main thread, where
+    `asyncio.run` refuses to start; a worker thread has none.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

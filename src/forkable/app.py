@@ -16,13 +16,15 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
 from forkable.payments.gateway import StripeGateway
+from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.services import Services
 from forkable.settings import Settings, SettingsError, check_production
 from forkable.sites import Site, SiteRegistry
+from forkable.sites_watch import SiteWatcher
 from forkable.storage import LocalMediaStore
-from forkable.web import account_pages, health, pages, payment_pages
+from forkable.web import account_pages, api_docs, health, pages, payment_pages
 from forkable.web.api import api_router
 from forkable.web.errors import install_error_handlers
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
@@ -42,6 +44,21 @@ def check_sites_for_production(settings: Settings, sites: Iterable[Site]) -> Non
     ]
     if problems:
         raise SettingsError(problems)
+
+
+def _site_watcher(
+    registry: SiteRegistry, settings: Settings, database: Database
+) -> SiteWatcher | None:
+    """A folder of sites is watched: forks dropped into it go live without a restart."""
+    if registry.root is None or settings.sites_poll_seconds <= 0:
+        return None
+    return SiteWatcher(
+        registry.root,
+        registry,
+        build_catalog(),
+        on_change=lambda sites: sync_sites(database, sites),
+        interval=settings.sites_poll_seconds,
+    )
 
 
 def payment_gateway(settings: Settings) -> StripeGateway | None:
@@ -111,11 +128,16 @@ def create_app(
         if should_migrate:
             upgrade(database)
         sync_sites(database, registry)
+        watcher = _site_watcher(registry, settings, database)
+        if watcher is not None:
+            watcher.start()
         if run_jobs:
             services.runner.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
             services.runner.stop()
             database.dispose()
 
@@ -134,6 +156,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(account_pages.router)
     app.include_router(payment_pages.router)
+    app.include_router(api_docs.router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Outermost first: routing must see every request, headers must cover every response.

@@ -34,7 +34,8 @@ def open_registry(path: Path) -> SiteRegistry:
     """Load a site folder (served on every host) or a folder of sites (routed by host)."""
     sources = load_sites([path], build_catalog())
     sites = [Site.from_source(source) for source in sources]
-    return SiteRegistry(sites, multi_site=not is_site_folder(path))
+    single = is_site_folder(path)
+    return SiteRegistry(sites, multi_site=not single, root=None if single else path.resolve())
 
 
 def app_from_environment() -> FastAPI:

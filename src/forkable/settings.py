@@ -47,6 +47,7 @@ class Settings(BaseModel):
     price_table: Path | None = None
     workers: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, gt=0)
+    sites_poll_seconds: float = Field(default=1.0, ge=0)
 
     @property
     def is_production(self) -> bool:
@@ -142,6 +143,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         lease_seconds = 30.0
 
+    poll_text = _first(env_map, "FORKABLE_SITES_POLL_SECONDS") or "1"
+    try:
+        poll_seconds = float(poll_text)
+        if not 0 <= poll_seconds <= 3600:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"FORKABLE_SITES_POLL_SECONDS must be 0 (off) to 3600 seconds, not {poll_text!r}"
+        )
+        poll_seconds = 1.0
+
     workers_text = _first(env_map, "FORKABLE_WORKERS") or "2"
     try:
         workers = int(workers_text)
@@ -175,6 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         price_table=Path(prices) if (prices := _first(env_map, "FORKABLE_PRICE_TABLE")) else None,
         workers=workers,
         job_lease_seconds=lease_seconds,
+        sites_poll_seconds=poll_seconds,
     )
 
 

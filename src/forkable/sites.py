@@ -85,10 +85,13 @@ def normalise_host(host: str) -> str:
 class SiteRegistry:
     """The sites of one process. With one site it answers every host; with several, by Host."""
 
-    def __init__(self, sites: Iterable[Site], *, multi_site: bool | None = None) -> None:
+    def __init__(
+        self, sites: Iterable[Site], *, multi_site: bool | None = None, root: Path | None = None
+    ) -> None:
         self._sites: dict[str, Site] = {}
         self._by_host: dict[str, Site] = {}
         self._multi_site_fixed = multi_site
+        self.root = root  # the folder of sites this registry mirrors, when it is one
         self.replace(sites)
 
     def replace(self, sites: Iterable[Site]) -> None:

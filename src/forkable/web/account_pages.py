@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from forkable.accounts.service import Principal, end_session
-from forkable.ledger.book import Balance, get_balance
+from forkable.accounts.service import end_session
 from forkable.web.auth import OptionalPrincipal, check_csrf, clear_session_cookie
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.templating import render
+from forkable.web.visitor import visitor_context
 
 router = APIRouter(include_in_schema=False)
-
-
-def _balance(services: ServicesDep, principal: Principal) -> Balance:
-    with services.database.session() as session:
-        return get_balance(session, principal.user_id)
-
-
-async def _context(services: ServicesDep, principal: Principal) -> dict[str, Any]:
-    balance = await run_in_threadpool(_balance, services, principal)
-    return {"principal": principal, "balance": balance, "csrf_token": principal.csrf_token}
 
 
 def _to_login(next_path: str) -> Response:
@@ -51,7 +39,7 @@ async def app_page(
 ) -> Response:
     if principal is None:
         return _to_login("/app")
-    context = await _context(services, principal)
+    context = await visitor_context(services, principal)
     context["offline_preview"] = services.resolver.for_site(site).offline_preview
     return render(request, "app.html", site, context)
 
@@ -62,7 +50,7 @@ async def account_page(
 ) -> Response:
     if principal is None:
         return _to_login("/account")
-    return render(request, "account.html", site, await _context(services, principal))
+    return render(request, "account.html", site, await visitor_context(services, principal))
 
 
 @router.post("/logout")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from forkable.web.auth import OptionalPrincipal
 from forkable.web.brand import brand_css
-from forkable.web.deps import SiteDep
+from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.templating import render
+from forkable.web.visitor import visitor_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,18 +26,24 @@ _ASSET_CACHE = "public, max-age=3600"
 
 
 @router.get("/", response_class=HTMLResponse)
-async def landing(request: Request, site: SiteDep) -> Response:
-    return render(request, "landing.html", site)
+async def landing(
+    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
+) -> Response:
+    return render(request, "landing.html", site, await visitor_context(services, principal))
 
 
 @router.get("/terms", response_class=HTMLResponse)
-async def terms(request: Request, site: SiteDep) -> Response:
-    return render(request, "terms.html", site)
+async def terms(
+    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
+) -> Response:
+    return render(request, "terms.html", site, await visitor_context(services, principal))
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-async def privacy(request: Request, site: SiteDep) -> Response:
-    return render(request, "privacy.html", site)
+async def privacy(
+    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
+) -> Response:
+    return render(request, "privacy.html", site, await visitor_context(services, principal))
 
 
 @router.get("/brand.css")

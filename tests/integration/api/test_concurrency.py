@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from tests.factories import PASSWORD, photo_bytes
-from tests.serving import serve_app_in_thread
+from tests.serving import run_async, serve_app_in_thread
 
 from forkable.ledger.book import credit
 from forkable.ledger.models import EntryKind
@@ -87,7 +87,7 @@ def test_30_concurrent_submits_with_7_tokens(app: FastAPI, services: Services) -
         await client.aclose()
 
     with serve_app_in_thread(app) as base:
-        asyncio.run(scenario(base))
+        run_async(scenario(base))
     with services.database.session() as session:
         assert verify(session) == []
 
@@ -115,6 +115,6 @@ def test_same_idempotency_key_five_times_at_once(app: FastAPI, services: Service
         await client.aclose()
 
     with serve_app_in_thread(app) as base:
-        asyncio.run(scenario(base))
+        run_async(scenario(base))
     with services.database.session() as session:
         assert verify(session) == []

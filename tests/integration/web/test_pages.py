@@ -120,3 +120,27 @@ def test_no_external_urls_in_pages(client: TestClient) -> None:
     for path in ("/", "/terms", "/privacy"):
         text = client.get(path).text
         assert not re.search(r'(src|href)="(https?:)?//', text), path
+
+
+def test_api_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    for fragment in (
+        "POST /api/v1/generations",
+        "GET /api/v1/me",
+        "POST /api/v1/checkout",
+        "Authorization: Bearer",
+    ):
+        assert fragment in response.text
+    assert not re.search(r'(src|href)="(https?:)?//', response.text)
+    assert client.get("/api/openapi.json").json()["paths"]["/api/v1/generations"]["post"]
+
+
+def test_signed_in_visitors_see_their_header_on_every_page(client: TestClient) -> None:
+    from tests.factories import sign_up
+
+    sign_up(client)
+    for path in ("/", "/terms", "/privacy", "/buy", "/app", "/account"):
+        text = client.get(path).text
+        assert 'name="csrf-token"' in text, path
+        assert "3 tokens" in text, path

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from tests.serving import run_async
 
 from forkable.generations.multipart import ENVELOPE_BYTES, ParsedUpload, read_image_upload
 from forkable.generations.uploads import UploadError
@@ -55,7 +55,7 @@ class RecordingStream:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+    return run_async(coroutine)
 
 
 def read(

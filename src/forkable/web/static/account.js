@@ -53,11 +53,11 @@
       for (const entry of entries) {
         const row = ledgerBody.insertRow();
         row.dataset.kind = entry.kind;
-        cell(row, formatDate(entry.created_at));
-        cell(row, LEDGER_LABELS[entry.kind] ?? entry.kind.replaceAll("_", " "));
-        const change = cell(row, signed(entry.amount), "num");
+        cell(row, formatDate(entry.created_at), "cell-date");
+        cell(row, LEDGER_LABELS[entry.kind] ?? entry.kind.replaceAll("_", " "), "cell-what");
+        const change = cell(row, signed(entry.amount), "num cell-change");
         change.classList.add(entry.amount > 0 ? "amount-plus" : entry.amount < 0 ? "amount-minus" : "amount-zero");
-        cell(row, String(entry.balance_after), "num");
+        cell(row, String(entry.balance_after), "num cell-after").dataset.label = "Tokens after:";
       }
       ledgerEmpty.hidden = entries.length > 0;
     } catch (error) {
@@ -96,15 +96,15 @@
     const row = keysBody.insertRow(prepend ? 0 : -1);
     row.dataset.id = key.id;
     row.dataset.testid = "key-row";
-    cell(row, key.name);
-    const prefix = cell(row, "");
+    cell(row, key.name, "cell-name");
+    const prefix = cell(row, "", "cell-prefix");
     const code = document.createElement("code");
     code.textContent = `${key.prefix}…`;
     prefix.append(code);
-    cell(row, formatDate(key.created_at));
-    cell(row, key.last_used_at ? formatDate(key.last_used_at) : "Never");
+    cell(row, formatDate(key.created_at), "cell-created").dataset.label = "Created";
+    cell(row, key.last_used_at ? formatDate(key.last_used_at) : "Never", "cell-used").dataset.label = "Last used";
     const actions = row.insertCell();
-    actions.className = "actions";
+    actions.className = "actions cell-actions";
     const revoke = document.createElement("button");
     revoke.type = "button";
     revoke.className = "button button-small button-danger";

@@ -22,6 +22,7 @@
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const $ = (root, selector) => root.querySelector(selector);
+  const isPending = (status) => status === "queued" || status === "running";
 
   // --- elements -------------------------------------------------------------------
   const form = $(document, "[data-upload-form]");
@@ -43,6 +44,8 @@
   const panelEmpty = $(panel, "[data-result-empty]");
   const stages = $(panel, "[data-stages]");
   const progressBar = $(panel, "[data-progress-bar]");
+  const working = $(panel, "[data-working]");
+  const workingImage = $(panel, "[data-working-image]");
   const statusText = $(panel, "[data-status-text]");
   const resultError = $(panel, "[data-result-error]");
   const resultFigure = $(panel, "[data-result]");
@@ -175,6 +178,8 @@
     panelEmpty.hidden = false;
     stages.hidden = true;
     progressBar.hidden = true;
+    working.hidden = true;
+    workingImage.removeAttribute("src");
     statusText.textContent = "";
     showError(resultError, "");
     resultFigure.hidden = true;
@@ -201,8 +206,14 @@
     panel.dataset.state = status;
     panelEmpty.hidden = true;
     stages.hidden = status === "failed";
-    progressBar.hidden = !(status === "queued" || status === "running");
+    const pending = isPending(status);
+    progressBar.hidden = !pending;
     if (status !== "failed") showStages(status);
+    // While it is being made, show the photo that was sent, faded.
+    working.hidden = !(pending && generation.input_url);
+    if (pending && generation.input_url && workingImage.getAttribute("src") !== generation.input_url) {
+      workingImage.src = generation.input_url;
+    }
     if (changed) statusText.textContent = STATUS_TEXT[status] ?? "";
     showError(resultError, status === "failed" ? generation.error || "Something went wrong. Your tokens were returned." : "");
 
@@ -233,8 +244,6 @@
     upsertItem(generation);
     if (generation.id === current) showInPanel(generation);
   }
-
-  const isPending = (status) => status === "queued" || status === "running";
 
   function watch(id) {
     if (watching.has(id)) return;
@@ -320,7 +329,7 @@
       idempotencyKey = randomId();
       const generation = {
         id: submitted.id, status: submitted.status, style, cost: submitted.cost, error: null,
-        result_url: null, input_url: null, created_at: new Date().toISOString(), finished_at: null,
+        result_url: null, input_url: `/api/v1/generations/${submitted.id}/input`, created_at: new Date().toISOString(), finished_at: null,
       };
       current = generation.id;
       showInPanel(generation);
@@ -354,7 +363,9 @@
     if (!source) image.removeAttribute("src");
     image.hidden = !source;
     image.alt = status === "succeeded" ? `Image made ${date}` : `Photo sent ${date}`;
-    $(li, "[data-item-view]").classList.toggle("is-pending", status !== "succeeded");
+    const view = $(li, "[data-item-view]");
+    view.classList.toggle("is-pending", status !== "succeeded");
+    view.setAttribute("aria-label", `Show the image from ${date}${BADGES[status] ? ` (${BADGES[status]})` : ""} above`);
 
     const badge = $(li, "[data-item-badge]");
     badge.textContent = BADGES[status] ?? "";

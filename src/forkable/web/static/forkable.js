@@ -61,6 +61,10 @@ window.Forkable = (() => {
     }
     if (!response.ok) {
       const error = data?.error ?? {};
+      // The session ended (expired, or logged out in another tab): log in again, then come back.
+      if (response.status === 401 && error.code === "unauthorized" && csrfToken()) {
+        window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+      }
       throw new ApiError(
         response.status,
         error.code ?? `http_${response.status}`,
