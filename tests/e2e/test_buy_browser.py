@@ -38,3 +38,10 @@ def test_buy_a_pack_in_demo_mode(page: Page, coloringbook_server: Server) -> Non
     expect(page.get_by_test_id("success-balance")).to_have_text("63 tokens")
     expect(page.get_by_test_id("balance-chip")).to_have_text("63 tokens")
     assert errors == []
+
+    page.goto(f"{base}/account")
+    rows = page.get_by_test_id("purchases-table").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Family (60 tokens)")
+    expect(rows.first).to_contain_text("Paid")
+    assert errors == []

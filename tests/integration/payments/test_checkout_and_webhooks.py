@@ -191,6 +191,7 @@ def test_clawback_after_spending_leaves_a_negative_balance_that_blocks_generatio
     )
     assert refused.status_code == 402
     assert "-12 tokens after a refunded payment" in refused.json()["error"]["message"]
+    assert "You owe 12 tokens." in shop.client.get("/account").text  # shown to the user
     _verify(shop)
 
 

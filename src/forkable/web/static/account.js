@@ -65,6 +65,46 @@
     }
   }
 
+  // --- purchases (receipts) --------------------------------------------------------
+  const PURCHASE_STATUS = {
+    pending: "Not paid",
+    processing: "Payment processing",
+    paid: "Paid",
+    failed: "Payment failed",
+    expired: "Checkout expired",
+    refunded: "Refunded",
+    disputed: "Disputed",
+  };
+  const purchasesBody = $(document, "[data-purchases-body]");
+  const purchasesEmpty = $(document, "[data-purchases-empty]");
+  const purchasesError = $(document, "[data-purchases-error]");
+
+  function money(cents, currency) {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
+    } catch {
+      return `${(cents / 100).toFixed(2)} ${currency.toUpperCase()}`;
+    }
+  }
+
+  async function loadPurchases() {
+    try {
+      const purchases = await api("/api/v1/purchases");
+      purchasesBody.replaceChildren();
+      for (const purchase of purchases) {
+        const row = purchasesBody.insertRow();
+        row.dataset.status = purchase.status;
+        cell(row, formatDate(purchase.created_at), "cell-date");
+        cell(row, `${purchase.pack_name} (${purchase.tokens} tokens)`, "cell-what");
+        cell(row, money(purchase.amount_cents, purchase.currency), "num");
+        cell(row, PURCHASE_STATUS[purchase.status] ?? purchase.status, "cell-status");
+      }
+      purchasesEmpty.hidden = purchases.length > 0;
+    } catch (error) {
+      showError(purchasesError, `Your purchases could not be loaded. ${error.message}`);
+    }
+  }
+
   // --- API keys -------------------------------------------------------------------
   const keyForm = $(document, "[data-key-form]");
   const keyName = keyForm.elements.namedItem("name");
@@ -192,6 +232,7 @@
   }
 
   loadBalance();
+  loadPurchases();
   loadLedger();
   loadKeys();
 })();
