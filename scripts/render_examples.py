@@ -35,7 +35,7 @@ EXAMPLE_SIDE = 800
 JPEG_QUALITY = 85
 
 SHEET_PHOTOS = ("astronaut", "chelsea", "coffee")
-SHEET_CELL = 280
+SHEET_CELL = 240
 SHEET_GAP = 8
 SHEET_LABEL = 28
 
@@ -115,7 +115,7 @@ def render_contact_sheet(path: Path) -> Path:
             sheet.paste(small, (x, y))
         y += row_height + SHEET_GAP
     path.parent.mkdir(parents=True, exist_ok=True)
-    # 256 adaptive colours keep the photos recognisable and the file well under 600 KB.
+    # 256 adaptive colours keep the photos recognisable and the file under 900 KB.
     quantised = sheet.quantize(
         colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
     )

@@ -23,7 +23,8 @@ from forkable.services import Services
 from forkable.settings import Settings, SettingsError, check_production
 from forkable.sites import Site, SiteRegistry
 from forkable.sites_watch import SiteWatcher
-from forkable.storage import LocalMediaStore
+from forkable.storage import LocalMediaStore, MediaStore
+from forkable.storage.database import DatabaseMediaStore
 from forkable.web import account_pages, api_docs, health, pages, payment_pages
 from forkable.web.api import api_router
 from forkable.web.errors import install_error_handlers
@@ -79,7 +80,11 @@ def build_services(
 ) -> Services:
     """The services of one app; tests pass cheaper or instrumented parts."""
     database = database or Database(settings.resolved_database_url)
-    store = LocalMediaStore(settings.media_dir)
+    store: MediaStore = (
+        DatabaseMediaStore(database)
+        if settings.media == "database"
+        else LocalMediaStore(settings.media_dir)
+    )
     resolver = resolver or ProviderResolver(settings)
     config = runner_config or RunnerConfig(
         workers=settings.workers, lease_seconds=settings.job_lease_seconds
@@ -131,7 +136,8 @@ def create_app(
         watcher = _site_watcher(registry, settings, database)
         if watcher is not None:
             watcher.start()
-        if run_jobs:
+        # Serverless hosts keep no process between requests: jobs run inside their request.
+        if run_jobs and not settings.inline_jobs:
             services.runner.start()
         try:
             yield

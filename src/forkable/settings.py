@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Environment = Literal["development", "production"]
 PaymentsMode = Literal["stripe", "demo"]
+MediaMode = Literal["local", "database"]
 
 _SECRET_FILE = "secret_key"  # noqa: S105  # a file name, not a secret
 
@@ -48,6 +49,13 @@ class Settings(BaseModel):
     workers: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     sites_poll_seconds: float = Field(default=1.0, ge=0)
+    media: MediaMode = "local"
+    cron_secret: str | None = None
+
+    @property
+    def inline_jobs(self) -> bool:
+        """Run each generation inside its submit request: no process outlives a request."""
+        return self.serverless
 
     @property
     def is_production(self) -> bool:
@@ -88,6 +96,11 @@ class Settings(BaseModel):
             problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
         if not self.metrics_token:
             problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
+        if self.serverless and self.media == "local":
+            problems.append(
+                "a local media folder on a serverless host loses every photo: "
+                "set FORKABLE_MEDIA=database"
+            )
         if self.serverless and self.uses_sqlite:
             problems.append(
                 "SQLite on a serverless host loses data: set FORKABLE_DATABASE_URL "
@@ -143,6 +156,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         lease_seconds = 30.0
 
+    serverless = _first(env_map, "VERCEL") == "1"
+    media = (_first(env_map, "FORKABLE_MEDIA") or ("database" if serverless else "local")).lower()
+    if media not in ("local", "database"):
+        problems.append(f"FORKABLE_MEDIA must be 'local' or 'database', not {media!r}")
+        media = "local"
+
     poll_text = _first(env_map, "FORKABLE_SITES_POLL_SECONDS") or "1"
     try:
         poll_seconds = float(poll_text)
@@ -182,7 +201,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stripe_api_base=_first(env_map, "FORKABLE_STRIPE_API_BASE"),
         sentry_dsn=_first(env_map, "SENTRY_DSN"),
         metrics_token=_first(env_map, "FORKABLE_METRICS_TOKEN"),
-        serverless=_first(env_map, "VERCEL") == "1",
+        serverless=serverless,
+        media=media,
+        cron_secret=_first(env_map, "CRON_SECRET"),
         sites_path=Path(sites) if (sites := _first(env_map, "FORKABLE_SITES")) else None,
         price_table=Path(prices) if (prices := _first(env_map, "FORKABLE_PRICE_TABLE")) else None,
         workers=workers,

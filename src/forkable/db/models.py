@@ -5,12 +5,14 @@ from forkable.db.base import Base, SiteRow
 from forkable.generations.models import Generation
 from forkable.ledger.models import LedgerEntry, TokenAccount
 from forkable.payments.models import Purchase, StripeEvent
+from forkable.storage.database import MediaObject
 
 __all__ = [
     "ApiKey",
     "Base",
     "Generation",
     "LedgerEntry",
+    "MediaObject",
     "Purchase",
     "SiteRow",
     "StripeEvent",

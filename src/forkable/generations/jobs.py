@@ -26,15 +26,20 @@ class ClaimedJob:
     attempt: int
 
 
-def claim_next(database: Database, *, owner: str, lease_seconds: float) -> ClaimedJob | None:
-    """Lease the oldest queued generation to ``owner``; None when the queue is empty."""
+def claim_next(
+    database: Database, *, owner: str, lease_seconds: float, generation_id: str | None = None
+) -> ClaimedJob | None:
+    """Lease the oldest queued generation (or the one named) to ``owner``; None if none."""
     now = utcnow()
     with database.transaction() as session:
         # SKIP LOCKED lets PostgreSQL workers pass each other; SQLite serialises writers anyway.
+        query = select(Generation.id).where(
+            Generation.status == Status.QUEUED, Generation.deleted_at.is_(None)
+        )
+        if generation_id is not None:
+            query = query.where(Generation.id == generation_id)
         row = session.execute(
-            select(Generation.id)
-            .where(Generation.status == Status.QUEUED, Generation.deleted_at.is_(None))
-            .order_by(Generation.created_at, Generation.id)
+            query.order_by(Generation.created_at, Generation.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         ).first()

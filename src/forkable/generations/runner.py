@@ -101,10 +101,17 @@ class JobRunner:
         """New work is queued: wake a worker now rather than at its next poll."""
         self._wake.set()
 
-    def run_once(self) -> bool:
-        """Claim and process one job in this thread; False when the queue was empty."""
+    def run_once(self, generation_id: str | None = None) -> bool:
+        """Claim and process one job (the oldest, or the one named) in this thread.
+
+        False when there was nothing to claim. Serverless hosts call this inside the submit
+        request, with the new generation's id.
+        """
         job = jobs.claim_next(
-            self.database, owner=self.owner, lease_seconds=self.config.lease_seconds
+            self.database,
+            owner=self.owner,
+            lease_seconds=self.config.lease_seconds,
+            generation_id=generation_id,
         )
         if job is None:
             return False
@@ -183,6 +190,18 @@ class JobRunner:
             self._wake.wait(self.config.poll_seconds)
             self._wake.clear()
 
+    def maintain(self, *, max_jobs: int) -> dict[str, int]:
+        """One round of what the background threads do, for hosts without them (cron)."""
+        reaped = jobs.reap(self.database, max_attempts=self.config.max_attempts)
+        processed = 0
+        while processed < max_jobs and self.run_once():
+            processed += 1
+        return {
+            "requeued": sum(1 for _, action in reaped if action == "requeued"),
+            "failed": sum(1 for _, action in reaped if action == "failed"),
+            "processed": processed,
+        }
+
     def _keeper_loop(self) -> None:
         interval = max(0.05, self.config.lease_seconds / 3)
         while not self._stop.wait(interval):
@@ -213,6 +232,11 @@ def _load(data: bytes) -> Image.Image:
 
 def _encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
+    colors = image.getcolors(2) if image.mode == "L" else None
+    if colors is not None and {value for _count, value in colors} <= {0, 255}:
+        # Pure black and white (line art): a 1-bit PNG holds the same pixels, smaller and
+        # about twice as fast to write. No dithering: the values are already 0 or 255.
+        image = image.convert("1", dither=Image.Dither.NONE)
     # compress_level 3: a good size for line art at a fraction of level 9's time.
     image.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()

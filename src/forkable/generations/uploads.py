@@ -277,7 +277,8 @@ def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
         if isinstance(min_alpha, int) and min_alpha < 255:
             return rgba
         return rgba.convert("RGB")
-    return image.convert("RGB")
+    # Already RGB: converting would copy every pixel (36 MB for a 12-MP photo) for nothing.
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _sixteen_to_eight_bit(image: Image.Image) -> Image.Image:

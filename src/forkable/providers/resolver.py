@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 from forkable.providers.base import DOWN, Provider, ProviderError, TransformRequest, TransformResult
 from forkable.providers.breaker import BreakerState, CircuitBreaker
 from forkable.providers.filter_provider import LocalFilterProvider
-from forkable.providers.gemini import GeminiProvider
 from forkable.providers.guarded import GuardedProvider
 from forkable.providers.prices import PriceTable
 from forkable.settings import Settings
@@ -105,6 +104,9 @@ class ProviderResolver:
                 if local is not None and not self.settings.is_production:
                     return Choice(local, offline_preview=True)
                 return Choice(UnavailableProvider("gemini", "no GEMINI_API_KEY configured"), False)
+            # Imported here: the SDK costs ~15 MB and start-up time that offline sites never need.
+            from forkable.providers.gemini import GeminiProvider
+
             inner: Provider = GeminiProvider(
                 api_key=self.settings.gemini_api_key,
                 model=transform.model,

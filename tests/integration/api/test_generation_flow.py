@@ -25,7 +25,7 @@ def test_sign_up_upload_and_get_a_coloring_page(client: TestClient) -> None:
     assert result.status_code == 200
     assert result.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(result.content))
-    assert image.mode == "L"
+    assert image.mode == "1"  # pure black-and-white line art, stored as a 1-bit PNG
     source = Image.open(io.BytesIO(photo_bytes()))
     assert image.size == source.size
 

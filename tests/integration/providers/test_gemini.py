@@ -59,7 +59,7 @@ def rig(
         passwords=fast_passwords(),
         resolver=resolver,
         runner_config=RunnerConfig(
-            workers=1, lease_seconds=10, poll_seconds=0.05, deadline_seconds=1.5
+            workers=1, lease_seconds=10, poll_seconds=0.05, deadline_seconds=4.0
         ),
     )
     app = create_app(registry, settings, services=services, migrate=True)
@@ -161,10 +161,10 @@ def test_refusals_fail_with_a_sentence_and_refund(
 
 
 def test_slow_beyond_the_deadline_fails_and_refunds_once(rig: Rig) -> None:
-    rig.fake.script(fake_gemini.slow(5))
+    rig.fake.script(fake_gemini.slow(12))
     started = time.monotonic()
     done = _generate(rig)
-    assert time.monotonic() - started < 4.5  # gave up at the 1.5 s deadline, not after 5 s
+    assert time.monotonic() - started < 10  # gave up at the 4 s deadline, not after 12 s
     _assert_refunded_once(rig, done, "took too long")
 
 

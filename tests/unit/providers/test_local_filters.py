@@ -9,32 +9,25 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from skimage import data
 
 from forkable.providers.local import FILTERS, UnknownFilterError, apply_filter, filter_parameters
 from forkable.providers.local.cartoon import cartoon
-from forkable.providers.local.coloring_book import coloring_book
+from forkable.providers.local.coloring_book import coloring_book, line_mask
+from forkable.providers.local.filters import to_rgb, working_copy
 from forkable.providers.local.pencil_sketch import pencil_sketch
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-EXPECTED_MODE = {"coloring_book": "L", "pencil_sketch": "L", "cartoon": "RGB"}
+EXPECTED_MODE = {
+    "coloring_book": "L",
+    "pencil_sketch": "L",
+    "cartoon": "RGB",
+    "watercolor": "RGB",
+    "pixel_art": "RGB",
+    "vintage": "RGB",
+}
 
+# The photos and outputs fixtures live in conftest.py, shared with the other filter tests.
 Outputs = dict[tuple[str, str], Image.Image]
-
-
-@pytest.fixture(scope="module")
-def photos() -> dict[str, Image.Image]:
-    return {name: Image.fromarray(getattr(data, name)()) for name in PHOTOS}
-
-
-@pytest.fixture(scope="module")
-def outputs(photos: dict[str, Image.Image]) -> Outputs:
-    """Every filter's default output on every photo, computed once for the whole module."""
-    return {
-        (name, photo): function(image)
-        for name, function in FILTERS.items()
-        for photo, image in photos.items()
-    }
 
 
 def colour_count(image: Image.Image) -> int:
@@ -43,8 +36,8 @@ def colour_count(image: Image.Image) -> int:
     return len(np.unique((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]))
 
 
-def test_registry_lists_the_three_filters() -> None:
-    assert set(FILTERS) == {"coloring_book", "pencil_sketch", "cartoon"}
+def test_registry_lists_the_six_filters() -> None:
+    assert set(FILTERS) == set(EXPECTED_MODE)
     assert FILTERS["coloring_book"] is coloring_book
     assert filter_parameters("coloring_book") == {"line_thickness": 2, "detail": 0.5}
 
@@ -87,6 +80,20 @@ def test_coloring_book_is_clean_printable_line_art(photo: str, outputs: Outputs)
     areas = white[1:, cv2.CC_STAT_AREA]
     large = areas[areas >= 0.01 * page.size].sum() / page.size
     assert large >= 0.6, f"only {large:.0%} of the page is in large white regions"
+
+
+def test_coloring_book_finds_the_soft_outlines_of_a_close_up(
+    photos: dict[str, Image.Image],
+) -> None:
+    # The cat fills the frame and its outlines are gentle; the soft-outline pass draws them,
+    # while a studio portrait full of sharp edges gets next to nothing extra.
+    def ink(photo: str, soft: bool) -> float:
+        work = working_copy(to_rgb(photos[photo]), allow_upscale=True)
+        lines = line_mask(work, line_thickness=2, detail=0.5, soft_outlines=soft)
+        return float((lines > 0).mean())
+
+    assert ink("chelsea", soft=True) > 1.3 * ink("chelsea", soft=False)
+    assert ink("astronaut", soft=True) < 1.05 * ink("astronaut", soft=False)
 
 
 @pytest.mark.parametrize("photo", PHOTOS)

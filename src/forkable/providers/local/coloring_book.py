@@ -13,6 +13,7 @@ from forkable.providers.local.filters import (
     disk,
     remove_small_components,
     resize,
+    scaled_size,
     to_rgb,
     upscale_mask,
     working_copy,
@@ -29,6 +30,18 @@ COARSE_FLOOR = 40.0
 HYSTERESIS = 0.25
 # Longest gap (working-size pixels) bridged between a line's loose end and another line.
 BRIDGE_REACH = 14
+# Soft outlines (an out-of-focus silhouette, a cheek against pale fur) ramp too gently to
+# register at working size; on a copy this small their ramps are steep enough to find.
+SOFT_SIDE = 256
+# As for the other passes: the photo's strongest tenth of gradients, never below the floor.
+SOFT_PERCENTILE = 90
+SOFT_FLOOR = 20.0
+# Only long soft outlines are drawn, at least this fraction of the short side end to end:
+# short ones at that scale are texture, not shapes.
+SOFT_MIN_EXTENT = 0.2
+SOFT_MAX_WINDING = 3.0
+# A soft outline within this many working pixels of a line already found is the same edge.
+SOFT_NEAR = 13
 
 
 def coloring_book(
@@ -39,12 +52,12 @@ def coloring_book(
     detail = check_float("detail", detail, 0.0, 1.0)
     rgb = to_rgb(image)
     work = working_copy(rgb, allow_upscale=True)
-    lines = line_mask(work, line_thickness=line_thickness, detail=detail)
+    lines = line_mask(work, line_thickness=line_thickness, detail=detail, soft_outlines=True)
     mask = upscale_mask(lines, (rgb.shape[1], rgb.shape[0]))
     return Image.fromarray(255 - mask)
 
 
-def line_mask(work: U8, *, line_thickness: int, detail: float) -> U8:
+def line_mask(work: U8, *, line_thickness: int, detail: float, soft_outlines: bool = False) -> U8:
     """Return the 0/255 line mask (255 = ink) of a working-size RGB image."""
     height, width = work.shape[:2]
     # The median removes fine texture (wood grain, fur, whiskers, JPEG noise) that would
@@ -68,6 +81,10 @@ def line_mask(work: U8, *, line_thickness: int, detail: float) -> U8:
     # coarse edges that add something, or every strong outline would be drawn twice.
     near_fine = np.asarray(cv2.dilate(fine, disk(9)), dtype=np.uint8)
     edges = fine | (coarse & ~near_fine)
+    if soft_outlines:
+        # Close-ups that fill the frame (a cat's face) have few sharp edges; their shapes are
+        # in the gentle ones.
+        edges |= _soft_outlines(smooth, edges)
 
     # Close pixel-sized gaps, drop specks no child wants to colour, then join broken outlines
     # so the regions they enclose close up.
@@ -94,6 +111,41 @@ def _edges(rgb: U8, *, percentile: float, floor: float) -> U8:
     # Every other row and column is plenty to estimate a percentile, at a quarter of the cost.
     high = max(float(np.percentile(magnitude[::2, ::2], percentile)), floor)
     return np.asarray(cv2.Canny(lab8, HYSTERESIS * high, high, L2gradient=True), dtype=np.uint8)
+
+
+def _soft_outlines(smooth: U8, edges: U8) -> U8:
+    """Return thin lines along the long, gentle edges of smooth that edges does not have."""
+    height, width = smooth.shape[:2]
+    found = np.zeros_like(edges)
+    if max(width, height) < 2 * SOFT_SIDE:
+        return found
+    small = resize(smooth, scaled_size(width, height, SOFT_SIDE))
+    lines = _edges(small, percentile=SOFT_PERCENTILE, floor=SOFT_FLOOR)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    # A simple curve has about as many pixels as its extent; a tangle (a lattice tower, fur)
+    # has many more and would be drawn as a scribble.
+    simple = stats[:, cv2.CC_STAT_AREA] <= SOFT_MAX_WINDING * extent
+    long_enough = extent >= SOFT_MIN_EXTENT * min(small.shape[:2])
+    keep = (simple & long_enough).astype(np.uint8) * 255
+    keep[0] = 0
+    contours, _ = cv2.findContours(keep[labels], cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    # Redraw each line at working size as a 1-pixel polyline through its enlarged points,
+    # smoothed along its length, rather than enlarging pixels into a blocky band.
+    scale = np.array([width / small.shape[1], height / small.shape[0]], dtype=np.float32)
+    window = np.ones(5, dtype=np.float32) / 5
+    polylines = []
+    for contour in contours:
+        points = contour[:, 0, :].astype(np.float32)
+        if len(points) >= len(window):
+            wrapped = np.concatenate([points[-2:], points, points[:2]])
+            points = np.stack(
+                [np.convolve(wrapped[:, axis], window, mode="valid") for axis in range(2)], axis=1
+            )
+        polylines.append(np.round((points + 0.5) * scale - 0.5).astype(np.int32)[:, None, :])
+    cv2.polylines(found, polylines, False, 255, 1)
+    found &= ~np.asarray(cv2.dilate(edges, disk(SOFT_NEAR)), dtype=np.uint8)
+    return found
 
 
 def _bridge_gaps(edges: U8, *, reach: int) -> U8:

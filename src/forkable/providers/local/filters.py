@@ -117,3 +117,10 @@ def check_float(name: str, value: object, low: float, high: float) -> float:
     if not math.isfinite(number) or not low <= number <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return number
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return value if it is a bool, else raise a ValueError naming it (no 0/1 or "yes")."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)

@@ -11,11 +11,17 @@ from PIL import Image
 from forkable.providers.local.cartoon import cartoon
 from forkable.providers.local.coloring_book import coloring_book
 from forkable.providers.local.pencil_sketch import pencil_sketch
+from forkable.providers.local.pixel_art import pixel_art
+from forkable.providers.local.vintage import vintage
+from forkable.providers.local.watercolor import watercolor
 
 FILTERS: Final[dict[str, Callable[..., Image.Image]]] = {
     "coloring_book": coloring_book,
     "pencil_sketch": pencil_sketch,
     "cartoon": cartoon,
+    "watercolor": watercolor,
+    "pixel_art": pixel_art,
+    "vintage": vintage,
 }
 
 

@@ -161,10 +161,18 @@ async def create_generation(
         )
     except InsufficientTokens as exc:
         raise _not_enough(exc.needed, exc.available) from None
-    if submitted.created:
-        services.limiter.hit(limit, limit_key)
+    if not submitted.created:
+        return _submitted(submitted.generation)
+    services.limiter.hit(limit, limit_key)
+    if not services.settings.inline_jobs:
         services.runner.notify()
-    return _submitted(submitted.generation)
+        return _submitted(submitted.generation)
+    # Serverless: make the image now, inside this request (bounded by the host's maxDuration);
+    # the row, hold and capture/void follow the same path as the background workers.
+    generation_id = submitted.generation.id
+    await run_in_threadpool(services.runner.run_once, generation_id)
+    finished = await run_in_threadpool(service.get_for, services.database, principal, generation_id)
+    return _submitted(finished or submitted.generation)
 
 
 @router.get("/generations", response_model=GenerationPage)

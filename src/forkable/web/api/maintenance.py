@@ -1,0 +1,30 @@
+"""`GET /api/v1/internal/maintenance`: what background threads do, for hosts that have none.
+
+Vercel Cron calls it (see the generated `vercel.json`) with `Authorization: Bearer
+$CRON_SECRET`: expired leases go back to the queue or fail with their tokens returned, and a
+few queued generations are made.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from forkable.accounts.tokens import same
+from forkable.web.deps import ServicesDep
+from forkable.web.errors import ApiError
+
+router = APIRouter(tags=["operations"])
+_JOBS_PER_CALL = 3
+
+
+@router.get("/internal/maintenance", responses={401: {}, 404: {}})
+async def maintenance(request: Request, services: ServicesDep) -> dict[str, int]:
+    """Reap expired leases and run a few queued generations (cron; needs CRON_SECRET)."""
+    secret = services.settings.cron_secret
+    if not secret:
+        raise ApiError(404, "not_found", "Maintenance calls are not enabled here.")
+    header = request.headers.get("authorization", "")
+    if not same(header, f"Bearer {secret}"):
+        raise ApiError(401, "unauthorized", "A valid cron secret is required.")
+    return await run_in_threadpool(services.runner.maintain, max_jobs=_JOBS_PER_CALL)
