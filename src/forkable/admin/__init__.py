@@ -1,0 +1,1 @@
+"""The admin console and its audit log."""
