@@ -40,6 +40,18 @@ def to_rgb(image: Image.Image) -> U8:
     return np.asarray(image, dtype=np.uint8)
 
 
+def shrink_for_work(image: Image.Image) -> Image.Image:
+    """A camera-size photo reduced by a whole factor (box filter) towards WORK_SIDE.
+
+    Decoding to a full-size array first would cost three bytes a pixel (36 MB at 12 MP)
+    only to be averaged down to ~1 MP; Pillow's reduce does the same averaging in place.
+    """
+    factor = max(image.size) // WORK_SIDE
+    if factor < 2 or image.mode not in ("RGB", "RGBA", "L", "LA"):
+        return image
+    return image.reduce(factor)
+
+
 def scaled_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     """Return (width, height) scaled so the longer side is long_side, at least 1x1."""
     scale = long_side / max(width, height)
@@ -79,8 +91,8 @@ def upscale_mask(mask: U8, size: tuple[int, int], *, soften: float = 1.2) -> U8:
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         mask = np.asarray(cv2.resize(mask, size, interpolation=interpolation), dtype=np.uint8)
     # Below half grey, so the thinnest (2 px) lines, which the blur spreads out, survive.
-    _, binary = cv2.threshold(mask, 100, 255, cv2.THRESH_BINARY)
-    return np.asarray(binary, dtype=np.uint8)
+    cv2.threshold(mask, 100, 255, cv2.THRESH_BINARY, dst=mask)
+    return mask
 
 
 def remove_small_components(mask: U8, min_area: int) -> U8:
