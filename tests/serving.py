@@ -119,3 +119,32 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+@contextmanager
+def host_proxy(upstream: str, host: str) -> Iterator[str]:
+    """A loopback URL that forwards every request to ``upstream`` with ``Host: host``.
+
+    Stands in for a deployment's public URL: the fake Vercel hands it out, and requests reach
+    a multi-site server as if addressed to the site's own domain.
+    """
+    from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
+
+    def forward(request: RecordedRequest) -> Reply:
+        headers = {k: v for k, v in request.headers.items() if k not in ("host", "content-length")}
+        answer = httpx.request(
+            request.method,
+            upstream + request.path,
+            headers={**headers, "host": host},
+            content=request.body,
+            timeout=30,
+        )
+        kept = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() in ("content-type", "location", "cache-control")
+        }
+        return Reply(status=answer.status_code, body=answer.content, headers=kept)
+
+    with LoopbackServer(forward) as proxy:
+        yield proxy.url

@@ -25,11 +25,13 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Token balances.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The token ledger.", no_args_is_help=True)
 payments_app = typer.Typer(help="Payments.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert rules and channels.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(payments_app, name="payments")
+app.add_typer(alerts_app, name="alerts")
 SiteOption = Annotated[
     str | None,
     typer.Option("--site", help="Site id; optional when the database holds one site."),
@@ -75,6 +77,88 @@ def check(
     from forkable.cli.check import run_check
 
     raise typer.Exit(run_check(paths))
+
+
+@app.command()
+def fork(
+    source: Annotated[Path, typer.Argument(help="The site folder to copy.")],
+    dest: Annotated[Path, typer.Argument(help="The new site's folder; must not exist yet.")],
+    site_id: Annotated[
+        str | None, typer.Option("--id", help="The new site's id; default: DEST's folder name.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    tagline: Annotated[str | None, typer.Option("--tagline", help="Landing page tagline.")] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="The instruction sent to the image model.")
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="Host name; default: the source's, its first label replaced by the id."
+        ),
+    ] = None,
+    primary_color: Annotated[
+        str | None, typer.Option("--primary-color", help="Main color, e.g. #3a86ff.")
+    ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY.PATH=VALUE",
+            help="Set any manifest key (repeatable), e.g. pricing.packs[0].price_cents=599.",
+        ),
+    ] = None,
+    no_git: Annotated[
+        bool, typer.Option("--no-git", help="Do not make DEST a git repository.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the files it would write; write nothing.")
+    ] = False,
+    regenerate_examples: Annotated[
+        bool,
+        typer.Option(
+            "--regenerate-examples", help="Re-make the example after-images with the new transform."
+        ),
+    ] = False,
+    deploy_to: Annotated[
+        str | None,
+        typer.Option("--deploy", help="Then ship it: vercel or github (needs their tokens)."),
+    ] = None,
+) -> None:
+    """Make a new site from an existing one, as a deployable repository of its own."""
+    from forkable.cli.fork import run_fork
+
+    run_fork(
+        source,
+        dest,
+        site_id=site_id,
+        name=name,
+        tagline=tagline,
+        prompt=prompt,
+        domain=domain,
+        primary_color=primary_color,
+        assignments=assignments or [],
+        git=not no_git,
+        regenerate_examples=regenerate_examples,
+        dry_run=dry_run,
+        deploy_to=deploy_to,
+    )
+
+
+@app.command()
+def deploy(
+    path: Annotated[Path, typer.Argument(help="The site folder.")],
+    target: Annotated[
+        str, typer.Option("--target", metavar="vercel|docker|github", help="Where to ship it.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what it would write or send; change nothing.")
+    ] = False,
+) -> None:
+    """Ship a site: Docker build files, a Vercel deployment, or a GitHub repository."""
+    from forkable.cli.deploy import run_deploy
+
+    run_deploy(path, target, dry_run)
 
 
 @db_app.command("upgrade")
@@ -138,6 +222,40 @@ def payments_reconcile(
     from forkable.cli.payments import run_reconcile
 
     run_reconcile(since)
+
+
+@alerts_app.command("check")
+def alerts_check(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The site folder or folder of sites (default: as for serve).", show_default=False
+        ),
+    ] = None,
+    fail_if_firing: Annotated[
+        bool, typer.Option("--fail-if-firing", help="Exit 2 while any alert is firing.")
+    ] = False,
+) -> None:
+    """Evaluate every rule once, send due notices, print each rule's state (for cron)."""
+    from forkable.cli.alerts import run_check
+
+    raise typer.Exit(run_check(path, fail_if_firing))
+
+
+@alerts_app.command("test")
+def alerts_test() -> None:
+    """Send a test alert to every configured channel; one line per channel."""
+    from forkable.cli.alerts import run_test
+
+    raise typer.Exit(run_test())
+
+
+@alerts_app.command("rules")
+def alerts_rules() -> None:
+    """List the rules in effect (shipped defaults merged with FORKABLE_ALERT_RULES)."""
+    from forkable.cli.alerts import run_rules
+
+    raise typer.Exit(run_rules())
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,0 +1,1 @@
+"""Shipping a site: generated deploy files, GitHub and Vercel."""

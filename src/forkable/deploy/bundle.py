@@ -1,0 +1,257 @@
+"""Every file that makes a site folder a deployable repository, rendered as bytes by path.
+
+`forkable fork` writes all of them; each `forkable deploy` target writes the ones it ships
+(`TARGET_FILES`). Rendering is pure: the same manifest and wheel give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from forkable.deploy.wheel import VENDOR_DIR, VendoredWheel
+from forkable.manifest import Manifest
+from forkable.sites import ASSETS_DIR
+
+PYTHON_VERSION = "3.11"  # the image's Python; Vercel runs its own default (3.12 or later)
+POSTGRES_VERSION = "15"
+REDIS_VERSION = "7"
+NODE_VERSION = "20"
+MAX_DURATION = 300  # seconds: a generation runs inside its request on Vercel
+MAINTENANCE_PATH = "/api/v1/internal/maintenance"  # reaps expired leases; needs CRON_SECRET
+# Daily is the most often every Vercel plan allows (Hobby refuses a deploy with more); on Pro,
+# "*/5 * * * *" returns the tokens of a generation cut off by a timeout within minutes.
+CRON_SCHEDULE = "17 4 * * *"
+
+WHEEL = "vendor wheel"  # stands for the vendored wheel's path in TARGET_FILES
+DOCKER_FILES = (
+    "Dockerfile",
+    ".dockerignore",
+    "compose.yaml",
+    "requirements.txt",
+    ".env.example",
+    WHEEL,
+)
+VERCEL_FILES = ("api/index.py", "vercel.json", ".vercelignore", "requirements.txt", WHEEL)
+GITHUB_FILES = (".github/workflows/deploy.yml", "tests/test_smoke.py", ".gitignore")
+TARGET_FILES: Mapping[str, tuple[str, ...]] = {
+    "docker": DOCKER_FILES,
+    "vercel": VERCEL_FILES,
+    "github": GITHUB_FILES,
+}
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,  # noqa: S701  # Dockerfiles, YAML, Markdown and Python: never HTML
+)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One variable of `.env.example`: what it is for, and whether production needs it."""
+
+    name: str
+    comment: str
+    required: bool
+    example: str = ""
+
+
+def environment_for(manifest: Manifest) -> list[EnvVar]:
+    """The variables (mostly secrets) a deployment of this site needs, in `.env.example` order."""
+    uses_gemini = manifest.transform.provider == "gemini"
+    variables = [
+        EnvVar(
+            "FORKABLE_ENV",
+            "`production` refuses to start while a development default would be used.",
+            True,
+            "production",
+        ),
+        EnvVar(
+            "FORKABLE_SECRET_KEY",
+            "Signs sessions and tokens: 32+ random characters (`openssl rand -base64 48`).",
+            True,
+        ),
+        EnvVar(
+            "DATABASE_URL",
+            "PostgreSQL URL (postgres://user:password@host:5432/db). compose.yaml sets its own "
+            "database; Vercel/Neon may name it POSTGRES_URL.",
+            True,
+        ),
+        EnvVar(
+            "REDIS_URL",
+            "Redis URL for rate limits and caching across processes (Vercel KV/Upstash: KV_URL).",
+            False,
+        ),
+    ]
+    if uses_gemini:
+        variables.append(
+            EnvVar(
+                "GEMINI_API_KEY",
+                f"Google Gemini key for the {manifest.transform.model} model "
+                "(https://aistudio.google.com/apikey).",
+                True,
+            )
+        )
+    variables += [
+        EnvVar("STRIPE_SECRET_KEY", "Stripe secret key (sk_live_... or sk_test_...).", True),
+        EnvVar(
+            "STRIPE_WEBHOOK_SECRET",
+            f"Signing secret (whsec_...) of the Stripe webhook to "
+            f"https://{manifest.site.domain}/api/v1/webhooks/stripe.",
+            True,
+        ),
+        EnvVar(
+            "FORKABLE_METRICS_TOKEN",
+            "Bearer token that Prometheus sends to read /metrics.",
+            True,
+        ),
+        EnvVar("SENTRY_DSN", "Sentry DSN for error reports.", False),
+        EnvVar(
+            "CRON_SECRET",
+            f"Vercel only: 16+ random characters; Vercel Cron sends it to {MAINTENANCE_PATH}, "
+            "which returns the tokens of generations cut off by a timeout.",
+            False,
+        ),
+        EnvVar(
+            "POSTGRES_PASSWORD",
+            "Docker only: the password of the compose.yaml database (URL-safe characters).",
+            False,
+        ),
+    ]
+    return variables
+
+
+def site_paths(folder: Path, manifest: Manifest) -> list[str]:
+    """Files and folders of the site besides `site.toml`: `assets/` and any asset outside it."""
+    paths = [ASSETS_DIR] if (folder / ASSETS_DIR).is_dir() else []
+    brand = manifest.brand
+    for relative in (brand.logo, brand.favicon, brand.extra_css):
+        if relative and not relative.startswith(f"{ASSETS_DIR}/") and relative not in paths:
+            paths.append(relative)
+    return paths
+
+
+def vercel_config() -> dict[str, object]:
+    """`vercel.json`: every path goes to the one Python function, given time to generate."""
+    return {
+        "$schema": "https://openapi.vercel.sh/vercel.json",
+        "functions": {
+            "api/index.py": {
+                "maxDuration": MAX_DURATION,
+                # The function serves the site's files at run time; Vercel bundles only code.
+                "includeFiles": "{site.toml,assets/**}",
+            }
+        },
+        "rewrites": [{"source": "/(.*)", "destination": "/api/index"}],
+        # `forkable deploy` creates (and smoke-tests) each production deployment itself, and the
+        # Actions workflow deploys later pushes: Vercel's own Git deploys would be a third.
+        "git": {"deploymentEnabled": False},
+        "crons": [{"path": MAINTENANCE_PATH, "schedule": CRON_SCHEDULE}],
+    }
+
+
+def render_bundle(
+    folder: Path,
+    manifest: Manifest,
+    wheel: VendoredWheel,
+    *,
+    source: str | None = None,
+    only: Iterable[str] | None = None,
+) -> dict[str, bytes]:
+    """Every generated file for the site in ``folder`` (or those ``only`` names), by path.
+
+    ``source`` names the site this one was forked from, for its README.
+    """
+    version = wheel.filename.split("-")[1]
+    context: dict[str, object] = {
+        "site": manifest.site,
+        "version": version,
+        "wheel_path": wheel.path,
+        "source": source,
+        "local_filter": manifest.transform.local_filter,
+        "provider": manifest.transform.provider,
+        "site_paths": site_paths(folder, manifest),
+        "python_version": PYTHON_VERSION,
+        "postgres_version": POSTGRES_VERSION,
+        "redis_version": REDIS_VERSION,
+        "node_version": NODE_VERSION,
+        "max_duration": MAX_DURATION,
+        "gh": lambda expression: "${{ " + expression + " }}",
+    }
+    templated = {
+        "Dockerfile": "Dockerfile.j2",
+        ".dockerignore": "dockerignore.j2",
+        "compose.yaml": "compose.yaml.j2",
+        "requirements.txt": "requirements.txt.j2",
+        "api/index.py": "index.py.j2",
+        ".vercelignore": "vercelignore.j2",
+        ".github/workflows/deploy.yml": "deploy.yml.j2",
+        "tests/test_smoke.py": "test_smoke.py.j2",
+        ".gitignore": "gitignore.j2",
+        "README.md": "README.md.j2",
+    }
+    wanted = set(only) if only is not None else None
+    files: dict[str, bytes] = {}
+    for path, template in templated.items():
+        if wanted is None or path in wanted:
+            files[path] = _TEMPLATES.get_template(template).render(context).encode()
+    if wanted is None or "vercel.json" in wanted:
+        files["vercel.json"] = (json.dumps(vercel_config(), indent=2) + "\n").encode()
+    if wanted is None or ".env.example" in wanted:
+        files[".env.example"] = render_env_example(manifest).encode()
+    if wanted is None or WHEEL in wanted:
+        files[wheel.path] = wheel.data
+    return dict(sorted(files.items()))
+
+
+def render_env_example(manifest: Manifest) -> str:
+    """`.env.example`: each variable with a comment saying what it is and if it is required."""
+    lines = [
+        f"# Environment of {manifest.site.name}: copy to .env (never commit .env) and fill it in.",
+        "# Docker: compose.yaml reads .env. Vercel: set these as the project's environment",
+        "# variables (`forkable deploy . --target vercel` sends them). site.toml holds no secrets.",
+    ]
+    for var in environment_for(manifest):
+        need = "Required in production." if var.required else "Optional."
+        comment = textwrap.wrap(f"{var.comment} {need}", width=96, break_on_hyphens=False)
+        lines += ["", *(f"# {line}" for line in comment), f"{var.name}={var.example}"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing one file did: ``created``, ``updated`` or ``unchanged``."""
+
+    path: str
+    status: str
+
+
+def write_bundle(folder: Path, files: Mapping[str, bytes]) -> list[Written]:
+    """Write ``files`` into ``folder``; other vendored forkable wheels there are removed."""
+    results: list[Written] = []
+    for relative, data in files.items():
+        target = folder / relative
+        old = target.read_bytes() if target.is_file() else None
+        if old == data:
+            results.append(Written(relative, "unchanged"))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        results.append(Written(relative, "created" if old is None else "updated"))
+    vendored = {Path(relative).name for relative in files if relative.startswith(f"{VENDOR_DIR}/")}
+    if vendored:
+        # requirements.txt names exactly one wheel: an older one would only mislead.
+        for stale in sorted((folder / VENDOR_DIR).glob("forkable-*.whl")):
+            if stale.name not in vendored:
+                stale.unlink()
+                results.append(Written(f"{VENDOR_DIR}/{stale.name}", "removed"))
+    return results
