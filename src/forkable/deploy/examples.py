@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps
 
 from forkable.manifest import Manifest
 from forkable.providers.base import ProviderError, TransformRequest
-from forkable.providers.resolver import ProviderResolver
 from forkable.settings import Settings
 from forkable.sites import ASSETS_DIR, EXAMPLES_DIR, Site
+
+if TYPE_CHECKING:
+    from forkable.providers.resolver import ProviderResolver
 
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _DEADLINE_SECONDS = 180.0  # per image: a slow model must not hang a fork forever
@@ -62,6 +65,10 @@ def regenerate_examples(
 ) -> Regenerated:
     """Run the site's transform (its model, or its local filter offline) on every before-image."""
     site = Site(manifest=manifest, folder=folder)
+    # Imported here: the resolver pulls in the database and metrics layers, which a fork
+    # without --regenerate-examples never needs (and forks should start fast).
+    from forkable.providers.resolver import ProviderResolver
+
     choice = (resolver or ProviderResolver(settings)).for_site(site)
     provider = choice.provider
     written: list[str] = []

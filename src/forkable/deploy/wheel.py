@@ -75,7 +75,37 @@ def _checkout() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+def _tree_digest(source: Path) -> str:
+    """A digest of everything that goes into the wheel: same digest, same wheel."""
+    digest = hashlib.sha256()
+    for folder in ("src", "examples"):
+        for path in sorted((source / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(path.relative_to(source).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes())
+    digest.update((source / "pyproject.toml").read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def build_wheel(source: Path) -> VendoredWheel:
+    """The wheel of a forkable source tree, built with pip once per version of the tree.
+
+    Building takes a pip subprocess (over a second); a fork should take less, so built wheels
+    are kept in the temporary folder under a digest of the tree they were built from.
+    """
+    cache = Path(tempfile.gettempdir()) / "forkable-wheels" / _tree_digest(source)
+    cached = sorted(cache.glob(f"{DIST_NAME}-*.whl")) if cache.is_dir() else []
+    if len(cached) == 1:
+        return VendoredWheel(cached[0].name, cached[0].read_bytes())
+    wheel = _pip_wheel(source)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f".{wheel.filename}.partial"
+    partial.write_bytes(wheel.data)
+    partial.replace(cache / wheel.filename)  # atomic: a reader never sees half a wheel
+    return wheel
+
+
+def _pip_wheel(source: Path) -> VendoredWheel:
     """Build the wheel of a forkable source tree with pip (offline when hatchling is here)."""
     with tempfile.TemporaryDirectory(prefix="forkable-wheel-") as out:
         command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", out]
