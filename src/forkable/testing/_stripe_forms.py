@@ -420,6 +420,43 @@ def dispute_object(charge: Obj) -> Obj:
     }
 
 
+_REFUND_KEYS = frozenset({"payment_intent", "amount", "metadata", "reason"})
+_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def refund_params(params: dict[str, Any]) -> dict[str, Any]:
+    """What a `POST /v1/refunds` for a PaymentIntent asks for, validated like Stripe."""
+    _known(params, _REFUND_KEYS, "")
+    intent = _string(params, "payment_intent", "payment_intent", 255)
+    if intent is None:
+        raise missing("payment_intent")
+    reason = _string(params, "reason", "reason")
+    if reason not in (None, *_REFUND_REASONS):
+        raise invalid("reason", f"Invalid reason: must be one of {', '.join(_REFUND_REASONS)}")
+    return {
+        "payment_intent": intent,
+        "amount": integer(params["amount"], "amount", minimum=1) if "amount" in params else None,
+        "reason": reason,
+        "metadata": metadata(params.get("metadata"), "metadata"),
+    }
+
+
+def refund_object(charge: Obj, amount: int, fields: Obj) -> Obj:
+    """A succeeded Refund of ``amount`` of ``charge``."""
+    return {
+        "id": new_id("re_"),
+        "object": "refund",
+        "amount": amount,
+        "charge": charge["id"],
+        "created": int(time.time()),
+        "currency": charge["currency"],
+        "metadata": dict(fields["metadata"]),
+        "payment_intent": charge["payment_intent"],
+        "reason": fields["reason"],
+        "status": "succeeded",
+    }
+
+
 def event_object(type: str, obj: Obj, api_version: str) -> Obj:
     """A snapshot Event of ``type`` carrying a deep copy of ``obj``, as webhooks send it."""
     return {

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
+from forkable.testing.http import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 _PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
 IMAGE_TOKENS = 1290  # what Gemini 2.5 Flash Image reports for one output image
@@ -213,7 +213,7 @@ def text_only(text: str = "I can't edit this image, but here is a description in
 # -- the server ----------------------------------------------------------------------------
 
 
-class FakeGemini:
+class FakeGemini(LoopbackService):
     """The fake API. ``script(a, b)`` sets the next answers; after them, ``default`` answers."""
 
     def __init__(self, *, required_key: str | None = None, port: int = 0) -> None:
@@ -224,26 +224,9 @@ class FakeGemini:
         self.calls: list[GenerateCall] = []
         self.server = LoopbackServer(self._handle, port=port)
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
     def script(self, *answers: Answer) -> None:
         with self._lock:
             self._script.extend(answers)
-
-    def start(self) -> FakeGemini:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def _next_answer(self) -> Answer:
         with self._lock:

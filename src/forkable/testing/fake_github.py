@@ -31,7 +31,7 @@ from forkable.testing import _github_git as git
 from forkable.testing._fake_api import Call, Limit, json_reply, pop_limit
 from forkable.testing._git_objects import GitError
 from forkable.testing._github_git import DOCS, FakeRepo, Host, error
-from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
+from forkable.testing.http import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["Call", "FakeGitHub", "FakeRepo"]
 
@@ -44,7 +44,7 @@ Route = Callable[[RecordedRequest, re.Match[str]], Reply]
 GitRoute = Callable[[FakeRepo, RecordedRequest, re.Match[str]], Reply]
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackService):
     """The fake API; see the module docstring."""
 
     def __init__(
@@ -120,27 +120,6 @@ class FakeGitHub:
         self.server = LoopbackServer(self._handle, port=port)
 
     # -- lifecycle, scripting and inspection ----------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.recorded()
-
-    def start(self) -> FakeGitHub:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def repo(self, full_name: str) -> FakeRepo:
         return self.repos[full_name.lower()]

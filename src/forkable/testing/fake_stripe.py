@@ -1,11 +1,11 @@
 """A fake Stripe API on loopback that the real `stripe` SDK can talk to, and a webhook sender.
 
-It serves what forkable uses of Stripe Checkout, in Stripe's wire format: form-encoded nested
-params in, JSON objects, lists and `{"error": {...}}` bodies out, `Authorization: Bearer` auth
-and `Idempotency-Key` replays. Tests drive what the buyer and Stripe do next
-(`complete_session`, `expire_session`, `refund`, `dispute`, ...); each returns the event it
-generated without delivering it, so a test chooses when, how often, in what order and how
-(signed, tampered, stale) to `deliver` it::
+It serves what forkable uses of Stripe Checkout and `POST /v1/refunds`, in Stripe's wire
+format: form-encoded nested params in, JSON objects, lists and `{"error": {...}}` bodies out,
+`Authorization: Bearer` auth and `Idempotency-Key` replays. Tests drive what the buyer and
+Stripe do next (`complete_session`, `expire_session`, `refund`, `dispute`, ...); each returns
+the event it generated without delivering it, so a test chooses when, how often, in what order
+and how (signed, tampered, stale) to `deliver` it::
 
     with FakeStripe() as fake:
         client = stripe.StripeClient(fake.api_key, base_addresses={"api": fake.url})
@@ -58,10 +58,12 @@ from forkable.testing._stripe_forms import (
     paginate,
     parse_form,
     query_of,
+    refund_object,
+    refund_params,
     session_filter,
     session_object,
 )
-from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
+from forkable.testing.http import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 API_VERSION = "2026-10-28.endive"  # what stripe-python 16.1 pins
 WEBHOOK_USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
@@ -88,7 +90,7 @@ class _Fault:
     delay: float
 
 
-class FakeStripe:
+class FakeStripe(LoopbackService):
     """The fake Stripe API and the Stripe side of webhooks; see the module docstring."""
 
     def __init__(
@@ -106,32 +108,12 @@ class FakeStripe:
         self.sessions: dict[str, Obj] = {}
         self.events: list[Obj] = []
         self.charges: dict[str, Obj] = {}  # by session id
+        self.refunds: list[Obj] = []  # made through `POST /v1/refunds`
         self._intent_metadata: dict[str, dict[str, str]] = {}  # by session id
         self._idempotent: dict[str, tuple[Any, Reply]] = {}
         self._faults: deque[_Fault] = deque()
         self._lock = threading.RLock()
         self.server = LoopbackServer(self._handle, port=port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.recorded()
-
-    def start(self) -> FakeStripe:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     # -- misbehaviour a test can script --------------------------------------------------
 
@@ -322,6 +304,8 @@ class FakeStripe:
                 return copy.deepcopy(self._found(self.sessions.get(session_id), session_id))
             case "POST", ["v1", "checkout", "sessions", session_id, "expire"]:
                 return self._expire_via_api(session_id)
+            case "POST", ["v1", "refunds"]:
+                return self._refund_via_api(params)
             case "GET", ["v1", "events"]:
                 newest = newest_first(list(self.events))
                 return paginate(newest, event_filter(params), params, "/v1/events")
@@ -355,6 +339,40 @@ class FakeStripe:
                 400, 'Only Checkout Sessions with a status in ["open"] can be expired.'
             )
         return copy.deepcopy(self.expire_session(session_id)["data"]["object"])
+
+    def _refund_via_api(self, params: Obj) -> Obj:
+        """Refund a PaymentIntent's charge (all that is left by default); emits `charge.refunded`."""
+        fields = refund_params(params)
+        intent = fields["payment_intent"]
+        charge = next((c for c in self.charges.values() if c["payment_intent"] == intent), None)
+        if charge is None:
+            raise StripeError(
+                404, f"No such payment_intent: '{intent}'", code="resource_missing", param="id"
+            )
+        left = charge["amount"] - charge["amount_refunded"]
+        if charge["disputed"]:
+            raise StripeError(
+                400, f"Charge {charge['id']} has been charged back.", code="charge_disputed"
+            )
+        if left <= 0:
+            raise StripeError(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = left if fields["amount"] is None else fields["amount"]
+        if amount > left:
+            raise StripeError(
+                400,
+                f"Refund amount ({amount}) is greater than what is left ({left}).",
+                param="amount",
+            )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refund = refund_object(charge, amount, fields)
+        self.refunds.append(refund)
+        self.make_event("charge.refunded", charge)
+        return copy.deepcopy(refund)
 
     # -- the Checkout page a browser is sent to (demo and browser tests) ------------------
 

@@ -24,12 +24,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from forkable.testing._fake_api import Call, Limit, pop_limit
 from forkable.testing._vercel_state import FakeDeployment, VercelState, error
-from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
+from forkable.testing.http import LoopbackServer, LoopbackService, RecordedRequest, Reply
 
 __all__ = ["FakeDeployment", "FakeVercel"]
 
 
-class FakeVercel(VercelState):
+class FakeVercel(VercelState, LoopbackService):
     """The fake API; see the module docstring."""
 
     def __init__(
@@ -51,27 +51,6 @@ class FakeVercel(VercelState):
         self._limits: list[Limit] = []
         self._lock = threading.RLock()
         self.server = LoopbackServer(self._handle, port=port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.recorded()
-
-    def start(self) -> FakeVercel:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeVercel:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
     def add_project(self, name: str, repo: str | None = None) -> dict[str, Any]:
         """A project that exists before the test, linked to ``repo`` ("owner/name") or not."""

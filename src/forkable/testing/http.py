@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -107,3 +107,33 @@ class LoopbackServer:
     def recorded(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self.requests)
+
+
+class LoopbackService:
+    """What every fake service shares: its server's URL, recorded requests and lifecycle.
+
+    Subclasses set ``self.server`` to a LoopbackServer serving their handler.
+    """
+
+    server: LoopbackServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.server.recorded()
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
