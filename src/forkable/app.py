@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -15,6 +16,10 @@ from forkable.db import Database
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.ops import facts
+from forkable.ops.logs import configure_logging
+from forkable.ops.metrics import Metrics
+from forkable.ops.sentry import init_sentry
 from forkable.payments.gateway import StripeGateway
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
@@ -26,10 +31,17 @@ from forkable.sites_watch import SiteWatcher
 from forkable.storage import LocalMediaStore, MediaStore
 from forkable.storage.database import DatabaseMediaStore
 from forkable.web import account_pages, api_docs, health, pages, payment_pages
+from forkable.web.admin_actions import router as admin_actions_router
+from forkable.web.admin_pages import router as admin_pages_router
 from forkable.web.api import api_router
 from forkable.web.errors import install_error_handlers
+from forkable.web.instrumentation import InstrumentationMiddleware
+from forkable.web.metrics import router as metrics_router
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
 from forkable.web.templating import build_templates
+
+if TYPE_CHECKING:
+    from forkable.ops.alerts.runtime import AlertsRuntime
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -62,6 +74,13 @@ def _site_watcher(
     )
 
 
+def _alerts_runtime(services: Services) -> AlertsRuntime:
+    # Imported here: apps without alerts never load the channels and rule files.
+    from forkable.ops.alerts.runtime import AlertsRuntime
+
+    return AlertsRuntime(services)
+
+
 def payment_gateway(settings: Settings) -> StripeGateway | None:
     """Stripe when configured for it; None means demo checkout."""
     if settings.payments != "stripe" or not settings.stripe_secret_key:
@@ -77,15 +96,21 @@ def build_services(
     passwords: Passwords | None = None,
     resolver: ProviderResolver | None = None,
     runner_config: RunnerConfig | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """The services of one app; tests pass cheaper or instrumented parts."""
     database = database or Database(settings.resolved_database_url)
+    metrics = metrics or Metrics(
+        enabled=settings.metrics_enabled, multiprocess_dir=settings.metrics_multiproc_dir
+    )
+    if metrics.enabled:
+        facts.observe(database, metrics.record_facts)
     store: MediaStore = (
         DatabaseMediaStore(database)
         if settings.media == "database"
         else LocalMediaStore(settings.media_dir)
     )
-    resolver = resolver or ProviderResolver(settings)
+    resolver = resolver or ProviderResolver(settings, metrics=metrics)
     config = runner_config or RunnerConfig(
         workers=settings.workers, lease_seconds=settings.job_lease_seconds
     )
@@ -102,6 +127,7 @@ def build_services(
         resolver=resolver,
         runner=runner,
         payments=payment_gateway(settings),
+        metrics=metrics,
     )
 
 
@@ -121,11 +147,13 @@ def create_app(
     ``run_jobs`` starts the embedded job runner with the app.
     """
     check_production(settings)
+    configure_logging(settings.resolved_log_format)
     registry = sites if isinstance(sites, SiteRegistry) else SiteRegistry(sites)
     check_sites_for_production(settings, registry)
     services = services or build_services(registry, settings, database=database)
     database = services.database
     should_migrate = database.is_sqlite if migrate is None else migrate
+    alerts = _alerts_runtime(services) if settings.alerts_active else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -139,14 +167,20 @@ def create_app(
         # Serverless hosts keep no process between requests: jobs run inside their request.
         if run_jobs and not settings.inline_jobs:
             services.runner.start()
+        if alerts is not None:
+            alerts.start()
         try:
             yield
         finally:
+            if alerts is not None:
+                alerts.stop()
             if watcher is not None:
                 watcher.stop()
             services.runner.stop()
             database.dispose()
+            services.metrics.mark_dead()
 
+    init_sentry(settings)  # before the app exists: its integration wraps the app class
     app = FastAPI(
         title="forkable",
         version=__version__,
@@ -156,16 +190,25 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.alerts = alerts
     app.state.templates = build_templates()
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(pages.router)
     app.include_router(account_pages.router)
     app.include_router(payment_pages.router)
+    app.include_router(admin_pages_router)
+    app.include_router(admin_actions_router)
     app.include_router(api_docs.router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Outermost first: routing must see every request, headers must cover every response.
     app.add_middleware(SiteRoutingMiddleware, registry=registry)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    if services.metrics.enabled:
+        # Outermost: every response, an unknown host's 404 too, is counted and carries its id.
+        app.add_middleware(InstrumentationMiddleware, metrics=services.metrics)
+    if alerts is not None:
+        alerts.install(app)
     return app

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.generations.runner import JobRunner
+from forkable.ops.metrics import Metrics
 from forkable.payments.gateway import StripeGateway
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
@@ -28,3 +29,4 @@ class Services:
     resolver: ProviderResolver
     runner: JobRunner
     payments: StripeGateway | None  # None in demo mode
+    metrics: Metrics = field(default_factory=Metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Environment = Literal["development", "production"]
 PaymentsMode = Literal["stripe", "demo"]
 MediaMode = Literal["local", "database"]
+LogFormat = Literal["json", "text"]
+AlertsMode = Literal["auto", "on", "off"]
 
 _SECRET_FILE = "secret_key"  # noqa: S105  # a file name, not a secret
 
@@ -51,6 +54,25 @@ class Settings(BaseModel):
     sites_poll_seconds: float = Field(default=1.0, ge=0)
     media: MediaMode = "local"
     cron_secret: str | None = None
+    log_format: LogFormat | None = None  # None: json in production, text in development
+    metrics_enabled: bool = True  # off only to measure what instrumentation costs
+    metrics_multiproc_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR, set by `serve`
+    # Alerts: "auto" evaluates in the serving process when a channel is configured.
+    alerts: AlertsMode = "auto"
+    alert_interval_seconds: float = Field(default=60.0, gt=0)
+    alert_rules: Path | None = None
+    alert_slack_webhook_url: str | None = None
+    alert_webhook_url: str | None = None
+    alert_smtp_url: str | None = None
+    alert_email_from: str | None = None
+    alert_email_to: tuple[str, ...] = ()
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    alert_sms_to: tuple[str, ...] = ()
+    twilio_api_base: str | None = None
+    # Admins with these e-mails also see every site of the server (normalised: lowercase).
+    operator_emails: frozenset[str] = frozenset()
 
     @property
     def inline_jobs(self) -> bool:
@@ -60,6 +82,13 @@ class Settings(BaseModel):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def resolved_log_format(self) -> LogFormat:
+        """JSON lines for log collectors in production, readable lines in development."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.is_production else "text"
 
     @property
     def resolved_database_url(self) -> str:
@@ -75,6 +104,20 @@ class Settings(BaseModel):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def alert_channels_configured(self) -> bool:
+        return bool(
+            self.alert_slack_webhook_url
+            or self.alert_webhook_url
+            or self.alert_smtp_url
+            or self.alert_sms_to
+        )
+
+    @property
+    def alerts_active(self) -> bool:
+        """Evaluate alert rules in the serving process."""
+        return self.alerts == "on" or (self.alerts == "auto" and self.alert_channels_configured)
 
     def production_problems(self) -> list[str]:
         """Every reason this configuration must not serve real users, one line each."""
@@ -123,6 +166,85 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
         if value:
             return value
     return None
+
+
+def _addresses(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str, object]:
+    """The alert channels and evaluation settings; problems are appended, one line each."""
+    mode = (_first(env_map, "FORKABLE_ALERTS") or "auto").lower()
+    mode = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(
+        mode, mode
+    )
+    if mode not in ("auto", "on", "off"):
+        problems.append(f"FORKABLE_ALERTS must be 'on', 'off' or 'auto', not {mode!r}")
+        mode = "auto"
+
+    interval_text = _first(env_map, "FORKABLE_ALERT_INTERVAL_SECONDS") or "60"
+    try:
+        interval = float(interval_text)
+        if not 1 <= interval <= 86400:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            "FORKABLE_ALERT_INTERVAL_SECONDS must be a number of seconds from 1 to 86400, "
+            f"not {interval_text!r}"
+        )
+        interval = 60.0
+
+    urls = {
+        name: _first(env_map, name)
+        for name in ("FORKABLE_ALERT_SLACK_WEBHOOK_URL", "FORKABLE_ALERT_WEBHOOK_URL")
+    }
+    for name, url in urls.items():
+        if url and not url.startswith(("https://", "http://")):
+            problems.append(f"{name} must be an http(s) URL")
+
+    smtp_url = _first(env_map, "FORKABLE_ALERT_SMTP_URL")
+    email_from = _first(env_map, "FORKABLE_ALERT_EMAIL_FROM")
+    email_to = _addresses(_first(env_map, "FORKABLE_ALERT_EMAIL_TO"))
+    if smtp_url:
+        if not smtp_url.startswith(("smtp://", "smtps://")):
+            problems.append(
+                "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 "
+                "(or smtps://... for TLS from the start)"
+            )
+        if not email_from or not email_to:
+            problems.append(
+                "FORKABLE_ALERT_SMTP_URL needs FORKABLE_ALERT_EMAIL_FROM and "
+                "FORKABLE_ALERT_EMAIL_TO (comma-separated)"
+            )
+    elif email_to:
+        problems.append("FORKABLE_ALERT_EMAIL_TO is set but FORKABLE_ALERT_SMTP_URL is not")
+
+    sms_to = _addresses(_first(env_map, "FORKABLE_ALERT_SMS_TO"))
+    twilio = {
+        name: _first(env_map, name)
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
+    }
+    if sms_to:
+        missing = [name for name, value in twilio.items() if not value]
+        if missing:
+            problems.append(f"FORKABLE_ALERT_SMS_TO needs {', '.join(missing)}")
+
+    rules = _first(env_map, "FORKABLE_ALERT_RULES")
+    return {
+        "alerts": mode,
+        "alert_interval_seconds": interval,
+        "alert_rules": Path(rules) if rules else None,
+        "alert_slack_webhook_url": urls["FORKABLE_ALERT_SLACK_WEBHOOK_URL"],
+        "alert_webhook_url": urls["FORKABLE_ALERT_WEBHOOK_URL"],
+        "alert_smtp_url": smtp_url,
+        "alert_email_from": email_from,
+        "alert_email_to": email_to,
+        "twilio_account_sid": twilio["TWILIO_ACCOUNT_SID"],
+        "twilio_auth_token": twilio["TWILIO_AUTH_TOKEN"],
+        "twilio_from": twilio["TWILIO_FROM"],
+        "alert_sms_to": sms_to,
+        "twilio_api_base": _first(env_map, "FORKABLE_TWILIO_API_BASE"),
+    }
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -184,9 +306,33 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         workers = 2
 
+    operator_emails = frozenset(
+        address.lower()
+        for address in re.split(r"[,\s]+", _first(env_map, "FORKABLE_OPERATOR_EMAILS") or "")
+        if address
+    )
+    problems.extend(
+        f"FORKABLE_OPERATOR_EMAILS: {address!r} is not an e-mail address"
+        for address in sorted(operator_emails)
+        if "@" not in address
+    )
+
+    alert_values = _alert_settings(env_map, problems)
+
+    log_format = (_first(env_map, "FORKABLE_LOG_FORMAT") or "").lower() or None
+    if log_format not in (None, "json", "text"):
+        problems.append(f"FORKABLE_LOG_FORMAT must be 'json' or 'text', not {log_format!r}")
+        log_format = None
+
+    metrics_switch = (_first(env_map, "FORKABLE_METRICS") or "on").lower()
+    if metrics_switch not in ("on", "off"):
+        problems.append(f"FORKABLE_METRICS must be 'on' or 'off', not {metrics_switch!r}")
+        metrics_switch = "on"
+
     if problems:
         raise SettingsError(problems)
 
+    multiproc = _first(env_map, "PROMETHEUS_MULTIPROC_DIR")
     return Settings(
         env=env,
         data_dir=Path(_first(env_map, "FORKABLE_DATA_DIR") or "var"),
@@ -209,6 +355,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=workers,
         job_lease_seconds=lease_seconds,
         sites_poll_seconds=poll_seconds,
+        log_format=log_format,
+        metrics_enabled=metrics_switch == "on",
+        metrics_multiproc_dir=Path(multiproc) if multiproc else None,
+        operator_emails=operator_emails,
+        **alert_values,
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
-import typer
 import uvicorn
 
 from forkable.app import create_app
@@ -13,12 +13,17 @@ from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
 from forkable.db import Database
 from forkable.db.migrate import is_up_to_date, upgrade
+from forkable.ops.logs import configure_logging
+from forkable.ops.metrics import fresh_multiprocess_dir
 from forkable.settings import check_production, load_settings
+
+logger = logging.getLogger("forkable.serve")
 
 
 def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None:
     settings = load_settings()
     check_production(settings)
+    configure_logging(settings.resolved_log_format)
     sites_path = (path or settings.sites_path or default_sites_path()).resolve()
     registry = open_registry(sites_path)  # fail fast, before any worker starts
 
@@ -33,13 +38,25 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
         database.dispose()
 
     names = ", ".join(site.id for site in registry)
-    typer.echo(f"forkable: serving {names} on http://{host}:{port}", err=True)
+    logger.info("serving %s on http://%s:%d", names, host, port)
     if workers == 1:
         app = create_app(registry, settings, migrate=False)
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+        # Our logging (JSON or text) takes uvicorn's lines too; our middleware logs requests.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            log_level="info",
+            log_config=None,
+            access_log=False,
+        )
         return
     # Worker processes build their own app from the environment; hand them the sites path.
     os.environ["FORKABLE_SITES"] = str(sites_path)
+    if settings.metrics_enabled and settings.metrics_multiproc_dir is None:
+        # Workers keep their metrics in files there (read before prometheus-client loads).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_multiprocess_dir(settings.data_dir))
     uvicorn.run(
         "forkable.asgi:app_from_environment",
         factory=True,
@@ -48,4 +65,6 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        log_config=None,
+        access_log=False,
     )

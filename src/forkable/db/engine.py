@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,12 @@ class Database:
         """Raise if the database cannot answer a trivial query."""
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+
+    def listen(self, name: str, listener: Callable[..., Any]) -> None:
+        """Register a SQLAlchemy session event (``after_commit`` ...) on this database's sessions."""
+        for factory in (self._read_sessions, self._write_sessions):
+            if not event.contains(factory, name, listener):
+                event.listen(factory, name, listener)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,6 +13,7 @@ from forkable.db.types import utcnow
 from forkable.generations.messages import failure_message
 from forkable.generations.models import Generation, HoldState, Status
 from forkable.ledger.book import capture_hold, void_hold
+from forkable.ops.facts import GenerationFinished, note
 from forkable.providers.base import DEADLINE, Usage
 
 
@@ -148,6 +149,7 @@ def complete(
         if generation is None:
             return False
         capture_hold(session, site_id=generation.site_id, hold_ref=generation.ref)
+        note(session, _finished(generation, "succeeded", None))
     return True
 
 
@@ -184,7 +186,22 @@ def fail(
         if generation is None:
             return False
         void_hold(session, site_id=generation.site_id, hold_ref=generation.ref, reason=reason)
+        note(session, _finished(generation, "failed", reason))
     return True
+
+
+def _finished(generation: Generation, outcome: str, reason: str | None) -> GenerationFinished:
+    """What metrics learn of a generation's end, once its transaction commits."""
+    waited = (generation.finished_at or utcnow()) - generation.created_at
+    return GenerationFinished(
+        site_id=generation.site_id,
+        provider=generation.provider,
+        style=generation.style,
+        outcome=outcome,
+        reason=reason,
+        seconds=waited.total_seconds(),
+        cost_usd=generation.cost_usd,
+    )
 
 
 def requeue(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
+from forkable.ops.facts import LedgerBooked, note
 
 
 class LedgerError(Exception):
@@ -127,6 +128,7 @@ def _book(
             return None
         raise
     savepoint.commit()
+    note(session, LedgerBooked(site_id, kind, amount, held_delta))
     return entry
 
 

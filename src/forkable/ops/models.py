@@ -20,7 +20,7 @@ class AlertState(Base):
     # Alerts may be deployment-wide; when set, the site the alert is about.
     site_id: Mapped[str | None] = mapped_column(String(40), default=None)
     rule: Mapped[str] = mapped_column(String(100))
-    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | firing
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | pending | firing
     value: Mapped[float | None] = mapped_column(default=None)
     summary: Mapped[str | None] = mapped_column(Text, default=None)
     since: Mapped[datetime] = mapped_column(default=utcnow)

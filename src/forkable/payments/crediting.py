@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from forkable.db.types import utcnow
 from forkable.ledger.book import credit, debit
 from forkable.ledger.models import EntryKind
+from forkable.ops.facts import PurchasePaid, note
 from forkable.payments.models import Purchase, PurchaseStatus
 
 _UNPAID = (PurchaseStatus.PENDING, PurchaseStatus.PROCESSING)
@@ -92,6 +93,7 @@ def credit_purchase(
         return Outcome(
             "already_credited" if paid_before else f"not_creditable_{current}", purchase.id
         )
+    note(session, PurchasePaid(purchase.site_id, purchase.currency, purchase.amount_cents))
     entry = credit(
         session,
         site_id=purchase.site_id,
@@ -123,7 +125,14 @@ def close_unpaid(session: Session, purchase: Purchase, status: PurchaseStatus) -
     return Outcome("closed" if moved else "unchanged", purchase.id)
 
 
-def claw_back(session: Session, purchase: Purchase, status: PurchaseStatus, reason: str) -> Outcome:
+def claw_back(
+    session: Session,
+    purchase: Purchase,
+    status: PurchaseStatus,
+    reason: str,
+    *,
+    actor: str = "stripe",
+) -> Outcome:
     """A refund or dispute: take the pack's tokens back once, even into a negative balance."""
     moved = _move(session, purchase, status, allowed=(PurchaseStatus.PAID,))
     if not moved:
@@ -136,7 +145,7 @@ def claw_back(session: Session, purchase: Purchase, status: PurchaseStatus, reas
         kind=EntryKind.CLAWBACK,
         ref=purchase.clawback_ref,
         reason=reason,
-        actor="stripe",
+        actor=actor,
         allow_negative=True,
     )
     return Outcome("clawed_back", purchase.id)

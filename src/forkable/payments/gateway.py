@@ -1,4 +1,4 @@
-"""Stripe through the official SDK's `StripeClient`: create, read and list Checkout Sessions."""
+"""Stripe through the official SDK's `StripeClient`: Checkout Sessions and refunds."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ class CheckoutRequest:
     success_url: str
     cancel_url: str
     customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str | None  # succeeded, pending, failed, ...
+    amount: int | None
 
 
 class StripeGateway:
@@ -126,3 +133,18 @@ class StripeGateway:
                 yield CheckoutSession.from_stripe(session)
         except stripe.StripeError as exc:
             raise PaymentProviderError(f"Stripe could not list sessions: {exc}") from exc
+
+    def refund(self, payment_intent_id: str, *, purchase_id: str) -> Refund:
+        """Refund what is left of a PaymentIntent; retries for one purchase refund it once."""
+        try:
+            refund = self._client.v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent_id,
+                    "metadata": {"purchase_id": purchase_id},
+                },
+                options={"idempotency_key": f"refund:{purchase_id}"},
+            )
+        except stripe.StripeError as exc:
+            message = exc.user_message or str(exc)
+            raise PaymentProviderError(f"Stripe refused the refund: {message}") from exc
+        return Refund(id=refund.id, status=refund.status, amount=refund.amount)

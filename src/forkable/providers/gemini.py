@@ -20,6 +20,7 @@ from google import genai
 from google.genai import errors, types
 from PIL import Image
 
+from forkable.ops.metrics import Metrics
 from forkable.providers.base import (
     BLOCKED,
     BUSY,
@@ -170,8 +171,10 @@ class GeminiProvider:
         retry: RetryPolicy | None = None,
         default_deadline_seconds: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.model = model
+        self.metrics = metrics or Metrics(enabled=False)
         self.prices = prices or PriceTable.load()
         self.retry = retry or RetryPolicy()
         self.default_deadline_seconds = default_deadline_seconds
@@ -201,19 +204,20 @@ class GeminiProvider:
                     config=self._config(aspect, timeout),
                 )
             except errors.APIError as exc:
-                self._log_try(attempt, exc.code, started)
+                kind = self._log_try(attempt, exc.code, started)
                 delay = self._retry_after_error(exc, attempt, deadline)
             except _TIMEOUTS:
-                self._log_try(attempt, "timeout", started)
+                kind = self._log_try(attempt, "timeout", started)
                 if time.monotonic() >= deadline:
                     raise ProviderError(DEADLINE, "the model did not answer in time") from None
                 delay = self._backoff_within(attempt, deadline, DEADLINE, "timeouts")
             except _TRANSPORT_ERRORS as exc:
-                self._log_try(attempt, type(exc).__name__, started)
+                kind = self._log_try(attempt, type(exc).__name__, started)
                 delay = self._backoff_within(attempt, deadline, DOWN, f"connection failed: {exc}")
             else:
                 self._log_try(attempt, 200, started)
                 return self._outcome(response, request.model or self.model)
+            self.metrics.record_provider_retry(self.name, kind)
             self._sleep(delay)
             attempt += 1
 
@@ -224,7 +228,8 @@ class GeminiProvider:
             http_options=types.HttpOptions(timeout=max(1000, int(timeout * 1000))),
         )
 
-    def _log_try(self, attempt: int, status: object, started: float) -> None:
+    def _log_try(self, attempt: int, status: object, started: float) -> str:
+        """Log one try; its status as text (the kind of a retry, in metrics)."""
         logger.info(
             "gemini try %d: %s in %.0f ms",
             attempt + 1,
@@ -232,6 +237,7 @@ class GeminiProvider:
             (time.monotonic() - started) * 1000,
             extra={"provider": "gemini", "attempt": attempt + 1, "status": str(status)},
         )
+        return str(status)
 
     def _retry_after_error(self, exc: errors.APIError, attempt: int, deadline: float) -> float:
         """Seconds to wait before the next try, or raise the final ProviderError."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from forkable.ops.metrics import Metrics
 from forkable.providers.base import DOWN, Provider, ProviderError, TransformRequest, TransformResult
 from forkable.providers.breaker import BreakerState, CircuitBreaker
 from forkable.providers.filter_provider import LocalFilterProvider
@@ -55,8 +56,10 @@ class ProviderResolver:
         prices: PriceTable | None = None,
         plugins: Mapping[str, ProviderFactory] | None = None,
         breaker_factory: Callable[[], CircuitBreaker] = CircuitBreaker,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics(enabled=False)
         self.prices = prices or PriceTable.load(settings.price_table)
         self._plugins = dict(plugins) if plugins is not None else None
         self._breaker_factory = breaker_factory
@@ -112,6 +115,7 @@ class ProviderResolver:
                 model=transform.model,
                 base_url=self.settings.gemini_base_url,
                 prices=self.prices,
+                metrics=self.metrics,
             )
         else:
             factory = self.plugins().get(transform.provider)
@@ -119,6 +123,9 @@ class ProviderResolver:
                 detail = f"provider {transform.provider!r} is not installed"
                 return Choice(UnavailableProvider(transform.provider, detail), False)
             inner = factory(site, self.settings)
-        breaker = self.breaker(f"{inner.name}:{transform.model}")
+        circuit = f"{inner.name}:{transform.model}"
         fallback = local if transform.fallback_when_down else None
-        return Choice(GuardedProvider(inner, breaker, fallback), offline_preview=False)
+        guarded = GuardedProvider(
+            inner, self.breaker(circuit), fallback, metrics=self.metrics, circuit=circuit
+        )
+        return Choice(guarded, offline_preview=False)

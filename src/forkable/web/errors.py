@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from forkable.ops.logs import request_id_header
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
 
@@ -101,6 +102,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     production = request.app.state.services.settings.is_production
     for name, value in security_headers(hsts=production):
         response.headers.setdefault(name, value)
+    response.headers.update(request_id_header())
     return response
 
 

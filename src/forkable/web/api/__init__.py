@@ -2,10 +2,19 @@
 
 from fastapi import APIRouter
 
-from forkable.web.api import auth, generations, keys, ledger, maintenance, packs, payments
+from forkable.web.api import (
+    admin,
+    auth,
+    generations,
+    keys,
+    ledger,
+    maintenance,
+    packs,
+    payments,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, ledger, keys, packs, generations, payments, maintenance):
+for module in (auth, ledger, keys, packs, generations, payments, maintenance, admin):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

@@ -91,6 +91,7 @@ def signup(
             409, "email_taken", "An account with this e-mail already exists. Log in instead."
         ) from None
     services.limiter.hit(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
+    services.metrics.record_signup(site.id)
     created = start_session(services.database, user=user)
     principal = Principal(
         user.id, site.id, user.email, user.is_admin, "session", created.csrf_token
@@ -113,6 +114,7 @@ def login(
         email = body.email.strip().lower()
     wait = throttle.login_retry_after(services.limiter, site_id=site.id, email=email, ip=ip)
     if wait is not None:
+        services.metrics.record_login(site.id, "throttled")
         raise ApiError(
             429,
             "rate_limited",
@@ -129,8 +131,10 @@ def login(
         )
     except InvalidCredentials:
         throttle.record_login_failure(services.limiter, site_id=site.id, email=email, ip=ip)
+        services.metrics.record_login(site.id, "failure")
         raise ApiError(401, "invalid_credentials", "Wrong e-mail or password.") from None
     throttle.clear_login_failures(services.limiter, site_id=site.id, email=email)
+    services.metrics.record_login(site.id, "success")
     # Rotate: whatever session this browser had is replaced by a new one.
     old = request.cookies.get(cookie_name(services.settings))
     created = start_session(services.database, user=user, replaces=token_hash(old) if old else None)

@@ -120,6 +120,7 @@ async def create_generation(
             cap,
             extra={"event": "spend_cap_reached", "site_id": site.id, "spent_usd": spent},
         )
+        services.metrics.record_refusal(site.id, "spend_cap")
         raise ApiError(
             429,
             "spend_cap",

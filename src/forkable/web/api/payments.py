@@ -137,6 +137,8 @@ async def stripe_webhook(request: Request, services: ServicesDep) -> JSONRespons
     try:
         event = verify(payload, request.headers.get("stripe-signature"), secret)
     except InvalidWebhook as exc:
+        services.metrics.record_webhook("invalid_signature")
         raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}") from None
     outcome = await run_in_threadpool(handle_event, services.database, event)
+    services.metrics.record_webhook(outcome.action)
     return JSONResponse({"received": True, "outcome": outcome.action})

@@ -1,0 +1,1 @@
+"""Alerts: declarative rules, their signals, state in the database, and notice channels."""

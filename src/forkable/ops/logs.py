@@ -1,0 +1,244 @@
+"""Structured logs: one JSON object per line in production, readable lines in development.
+
+Every line logged while a request is served carries its request id, site and user, from a
+context variable that `InstrumentationMiddleware` sets (the site and user are read from the
+request's state when the line is written, so they appear once routing and authentication have
+run). Nothing secret reaches a line: e-mail addresses are masked (`a***@example.com`), fields
+with secret-looking names are replaced, and API keys and bearer tokens in text are cut.
+
+`configure_logging` is called by `forkable serve` and `create_app`, never at import; calling it
+again only swaps the format.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import re
+import sys
+import time
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, TextIO
+
+REDACTED = "[redacted]"
+_EMAIL = re.compile(
+    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
+# Our API keys (fk_ + 43 URL-safe characters) and whatever follows "Bearer".
+_SECRET_TEXT = re.compile(r"\bfk_[A-Za-z0-9_-]{16,}|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]+")
+_SECRET_NAMES = frozenset(
+    {"password", "passwd", "secret", "token", "authorization", "cookie", "cookies", "csrf", "dsn"}
+)
+_SECRET_SUFFIXES = ("password", "secret", "_token", "api_key", "apikey", "cookie", "_dsn")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Attributes every LogRecord has; anything else was passed as `extra` and becomes a field
+# (but uvicorn's `color_message`, the message again with terminal colour codes).
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+
+
+class RequestContext:
+    """The request a log line belongs to; site and user are looked up when a line is written."""
+
+    __slots__ = ("request_id", "state")
+
+    def __init__(self, request_id: str, state: dict[str, Any]) -> None:
+        self.request_id = request_id
+        self.state = state  # the ASGI scope's "state": routing puts the site, auth the principal
+
+    @property
+    def site_id(self) -> str | None:
+        site_id = getattr(self.state.get("site"), "id", None)
+        return site_id if isinstance(site_id, str) else None
+
+    @property
+    def user_id(self) -> int | None:
+        user_id = getattr(self.state.get("principal"), "user_id", None)
+        return user_id if isinstance(user_id, int) else None
+
+
+_CURRENT: ContextVar[RequestContext | None] = ContextVar("forkable_request", default=None)
+_ACCESS = logging.getLogger("forkable.access")
+
+
+def bind_request(request_id: str, state: dict[str, Any]) -> RequestContext:
+    """Make ``request_id`` the current request's (for this task and what it starts)."""
+    context = RequestContext(request_id, state)
+    _CURRENT.set(context)
+    return context
+
+
+def current_request() -> RequestContext | None:
+    return _CURRENT.get()
+
+
+def request_id_header() -> dict[str, str]:
+    """`{"x-request-id": ...}` for a response made outside the middleware (a 500), else {}."""
+    context = _CURRENT.get()
+    return {"x-request-id": context.request_id} if context is not None else {}
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one (32 hex digits)."""
+    if header and _REQUEST_ID.match(header):
+        return header
+    # Unique, not secret: the shared PRNG is enough, and cheaper than uuid4's urandom call.
+    return f"{random.getrandbits(128):032x}"
+
+
+def log_request(method: str, path: str, route: str, status: int, millis: float) -> None:
+    """One access-log line for an answered request (written by `InstrumentationMiddleware`)."""
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    # Built directly: logger.info would walk the stack for a caller that is always the same.
+    record = logging.LogRecord(
+        _ACCESS.name,
+        logging.INFO,
+        __file__,
+        0,
+        f"{method} {path} {status} {millis:.1f} ms",
+        (),
+        None,
+    )
+    record.event = "request"
+    record.method = method
+    record.path = path
+    record.route = route
+    record.status = status
+    record.duration_ms = round(millis, 2)
+    _ACCESS.handle(record)
+
+
+def mask_email(text: str) -> str:
+    """`ada@example.com` -> `a***@example.com`, wherever addresses appear in ``text``."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+def scrub_text(text: str) -> str:
+    """Mask e-mail addresses and cut API keys and bearer tokens out of ``text``."""
+    if "@" in text:
+        text = mask_email(text)
+    lowered = text.lower()
+    # The substring tests are far cheaper than the regex, which most lines never need.
+    if "fk_" in lowered or "bearer" in lowered:
+        text = _SECRET_TEXT.sub(REDACTED, text)
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def is_secret_name(name: str) -> bool:
+    """Field names whose values are never written (`password`, `csrf_token`, `cookie` ...)."""
+    lowered = name.lower().replace("-", "_")
+    return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def scrub_value(name: str, value: object) -> object:
+    """A field's value as it may be logged."""
+    if is_secret_name(name):
+        return REDACTED
+    kind = type(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is str:
+        return scrub_text(value)  # type: ignore[arg-type]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"  # image data and bodies never go to a log
+    return scrub_text(str(value))
+
+
+def _add_fields(fields: dict[str, object], record: logging.LogRecord) -> dict[str, object]:
+    """The request's fields, then the record's extras (scrubbed), added to ``fields``."""
+    context = _CURRENT.get()
+    if context is not None:
+        fields["request_id"] = context.request_id
+        if (site_id := context.site_id) is not None:
+            fields["site"] = site_id
+        if (user_id := context.user_id) is not None:
+            fields["user_id"] = user_id
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD and key not in fields and key[:1] != "_":
+            fields[key] = scrub_value(key, value)
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, request fields, extras, exc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # json.dumps with options builds a new encoder per call; this runs once per line.
+        self._encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+        self._second = -1
+        self._second_text = ""
+
+    def _stamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # formatting the date once a second is enough
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(created % 1 * 1000):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "ts": self._stamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub_text(record.getMessage()),
+        }
+        _add_fields(payload, record)
+        if record.exc_info:
+            payload["exc"] = scrub_text(self.formatException(record.exc_info))
+        return self._encode(payload)
+
+
+class TextFormatter(logging.Formatter):
+    """`12:00:01 INFO forkable.x: message  request_id=... site=... key=value`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")  # noqa: DTZ006 - local time reads best on a terminal
+        line = f"{stamp} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())}"
+        fields = _add_fields({}, record)
+        if fields:
+            line += "  " + " ".join(f"{key}={value}" for key, value in fields.items())
+        if record.exc_info:
+            line += "\n" + scrub_text(self.formatException(record.exc_info))
+        return line
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is when a line is written (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
+def configure_logging(log_format: str) -> None:
+    """Route every logger through one handler in ``log_format`` (json or text), at INFO."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, StderrHandler)), None)
+    if handler is None:
+        handler = StderrHandler()
+        root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    # HTTP clients log every call at INFO (Stripe, Gemini): too noisy to keep by default.
+    for name in ("httpx", "httpcore", "httpx2"):
+        noisy = logging.getLogger(name)
+        if noisy.level == logging.NOTSET:
+            noisy.setLevel(logging.WARNING)

@@ -1,0 +1,46 @@
+"""The monitoring settings: log format, the instrumentation switch, the multiprocess folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forkable.settings import SettingsError, load_settings
+
+
+def test_defaults_follow_the_environment() -> None:
+    development = load_settings({})
+    assert development.resolved_log_format == "text"
+    assert development.metrics_enabled is True
+    assert development.metrics_multiproc_dir is None
+    production = load_settings({"FORKABLE_ENV": "production"})
+    assert production.resolved_log_format == "json"
+
+
+def test_explicit_values() -> None:
+    settings = load_settings(
+        {
+            "FORKABLE_LOG_FORMAT": "JSON",
+            "FORKABLE_METRICS": "off",
+            "PROMETHEUS_MULTIPROC_DIR": "/srv/forkable/metrics",
+        }
+    )
+    assert settings.resolved_log_format == "json"
+    assert settings.metrics_enabled is False
+    assert settings.metrics_multiproc_dir == Path("/srv/forkable/metrics")
+    assert (
+        load_settings(
+            {"FORKABLE_ENV": "production", "FORKABLE_LOG_FORMAT": "text"}
+        ).resolved_log_format
+        == "text"
+    )
+
+
+def test_bad_values_are_one_line_each() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"FORKABLE_LOG_FORMAT": "xml", "FORKABLE_METRICS": "maybe"})
+    assert caught.value.problems == [
+        "FORKABLE_LOG_FORMAT must be 'json' or 'text', not 'xml'",
+        "FORKABLE_METRICS must be 'on' or 'off', not 'maybe'",
+    ]
