@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import uuid
 
 import typer
 from sqlalchemy import select
@@ -13,10 +12,9 @@ from forkable.accounts.emails import InvalidEmail, normalise_email
 from forkable.accounts.models import User
 from forkable.accounts.passwords import Passwords, WeakPassword
 from forkable.accounts.service import EmailTaken, create_user
+from forkable.admin.service import Actor, AdminError, grant_tokens, revoke_tokens
 from forkable.cli.context import open_database, resolve_site
 from forkable.cli.output import fail
-from forkable.ledger.book import InsufficientTokens, credit, debit, get_balance
-from forkable.ledger.models import EntryKind
 
 
 def run_create_user(email: str, site_id: str | None, admin: bool, password_stdin: bool) -> None:
@@ -51,6 +49,7 @@ def run_create_user(email: str, site_id: str | None, admin: bool, password_stdin
 
 
 def run_grant(email: str, amount: int, reason: str, site_id: str | None) -> None:
+    """Grant or revoke through the admin service: one ledger entry and one audit row."""
     if amount == 0:
         fail("AMOUNT must not be 0")
     if not reason.strip():
@@ -61,39 +60,22 @@ def run_grant(email: str, amount: int, reason: str, site_id: str | None) -> None
             address = normalise_email(email)
         except InvalidEmail as exc:
             fail(str(exc))
-        with database.transaction() as session:
-            user = session.scalar(select(User).where(User.site_id == site, User.email == address))
-            if user is None:
-                fail(f"no user {address} on {site}")
-            ref = f"grant:{uuid.uuid4()}"
-            try:
-                if amount > 0:
-                    credit(
-                        session,
-                        site_id=site,
-                        user_id=user.id,
-                        amount=amount,
-                        kind=EntryKind.ADMIN_GRANT,
-                        ref=ref,
-                        reason=reason,
-                        actor="cli",
-                    )
-                else:
-                    debit(
-                        session,
-                        site_id=site,
-                        user_id=user.id,
-                        amount=-amount,
-                        kind=EntryKind.ADMIN_GRANT,
-                        ref=ref,
-                        reason=reason,
-                        actor="cli",
-                    )
-            except InsufficientTokens as exc:
-                fail(f"cannot revoke {-amount}: only {exc.available} available")
-            balance = get_balance(session, user.id)
+        with database.session() as session:
+            user_id = session.scalar(
+                select(User.id).where(User.site_id == site, User.email == address)
+            )
+        if user_id is None:
+            fail(f"no user {address} on {site}")
+        actor = Actor(user_id=None, email="cli", site_id=site)
+        try:
+            if amount > 0:
+                change = grant_tokens(database, actor, user_id, amount, reason)
+            else:
+                change = revoke_tokens(database, actor, user_id, -amount, reason)
+        except AdminError as exc:
+            fail(str(exc))
     verb = "granted" if amount > 0 else "revoked"
     typer.echo(
         f"{verb} {abs(amount)} tokens {'to' if amount > 0 else 'from'} {address} on {site}; "
-        f"available now {balance.available}"
+        f"available now {change.balance.available}"
     )

@@ -67,7 +67,9 @@ def test_create_grant_revoke_verify(run: Run, database_url: str) -> None:
     assert revoked.returncode == 0 and "available now 6" in revoked.stdout
     too_much = run("tokens", "grant", "admin@example.com", "-40", "--reason", "no")
     assert too_much.returncode == 1
-    assert too_much.stderr.strip() == "error: cannot revoke 40: only 6 available"
+    assert too_much.stderr.strip() == (
+        "error: Cannot revoke 40 tokens: admin@example.com has only 6 tokens available."
+    )
 
     verified = run("ledger", "verify")
     assert verified.returncode == 0 and verified.stdout.startswith(
@@ -75,6 +77,9 @@ def test_create_grant_revoke_verify(run: Run, database_url: str) -> None:
     )
 
     database = Database(database_url)
+    with database.session() as session:
+        actions = session.execute(text("SELECT actor, action FROM audit_log ORDER BY id")).all()
+    assert [tuple(row) for row in actions] == [("cli", "tokens.grant"), ("cli", "tokens.revoke")]
     with database.transaction() as session:
         session.execute(text("UPDATE token_accounts SET balance = 99 WHERE balance = 6"))
     database.dispose()
