@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from forkable.accounts.passwords import Passwords
@@ -30,3 +31,7 @@ class Services:
     runner: JobRunner
     payments: StripeGateway | None  # None in demo mode
     metrics: Metrics = field(default_factory=Metrics)
+    # Decoding a 12-MP upload takes ~40 MB; a few at a time keeps a burst of them in bounds.
+    upload_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2)
+    )

@@ -14,7 +14,7 @@ from forkable.db.types import utcnow
 from forkable.generations import service
 from forkable.generations.models import Generation, Status
 from forkable.generations.multipart import read_image_upload
-from forkable.generations.uploads import UploadError, validate_image
+from forkable.generations.uploads import UploadError, ValidatedImage, validate_image
 from forkable.ledger.book import InsufficientTokens
 from forkable.ratelimit import per_minute
 from forkable.sites import Site
@@ -63,6 +63,11 @@ def _not_enough(needed: int, available: int) -> ApiError:
             f"This needs {needed} tokens and you have {available}. Buy more tokens to continue."
         )
     return ApiError(402, "insufficient_tokens", message)
+
+
+def _validate(services: ServicesDep, data: bytes, max_bytes: int) -> ValidatedImage:
+    with services.upload_slots:
+        return validate_image(data, max_bytes=max_bytes)
 
 
 def _seconds_to_midnight() -> int:
@@ -145,7 +150,7 @@ async def create_generation(
             content_length=int(length) if length and length.isdigit() else None,
         )
         style = _style(site, upload.fields.get("style"))
-        image = await run_in_threadpool(validate_image, upload.file_bytes, max_bytes=max_bytes)
+        image = await run_in_threadpool(_validate, services, upload.file_bytes, max_bytes)
     except UploadError as exc:
         raise ApiError(exc.status_code, exc.code, exc.message) from None
 
