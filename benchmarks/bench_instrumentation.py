@@ -1,10 +1,12 @@
 """What instrumentation costs: metrics, request ids and JSON access logs on against off.
 
-Two `forkable serve` processes run side by side in the same run, one as shipped and one with
-`FORKABLE_METRICS=off` (no metrics middleware, no request context, no access log); wrk
-measures each in turn, alternating which goes first, for the landing page and a JSON API.
+Three `forkable serve` processes run side by side in the same run: one with
+`FORKABLE_METRICS=off` (no metrics, no request ids, no access log), one with metrics and
+request ids but `FORKABLE_ACCESS_LOG=off`, and one as shipped. wrk measures each in turn,
+rotating which goes first, for the landing page and a JSON API; the server's CPU time per
+request is read from /proc beside it.
 
-Usage: .venv/bin/python benchmarks/bench_instrumentation.py [--seconds 8] [--rounds 3]
+Usage: .venv/bin/python benchmarks/bench_instrumentation.py [--seconds 6] [--rounds 7]
 Writes its section of docs/benchmarks.md.
 """
 
@@ -15,6 +17,7 @@ import os
 import statistics
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from common import (
@@ -31,28 +34,26 @@ from common import (
 
 PYTHON = sys.executable
 TARGETS = {"landing page `/`": "/", "API `GET /api/v1/packs`": "/api/v1/packs"}
-MODES = ("on", "off")
+# Mode name -> the environment that makes it.
+MODES = {
+    "off": {"FORKABLE_METRICS": "off"},
+    "metrics, no access log": {"FORKABLE_ACCESS_LOG": "off"},
+    "on (as shipped)": {},
+}
+BASE = "off"
+
+Results = dict[tuple[str, str], list[float]]
 
 
-def command(data_dir: Path) -> list[str]:
+def command() -> list[str]:
     site = str(ROOT / "examples" / "coloringbook")
     return [PYTHON, "-m", "forkable", "serve", site, "--port", "{port}"]
-
-
-def environment(data_dir: Path, mode: str) -> dict[str, str]:
-    env = {"FORKABLE_DATA_DIR": str(data_dir), "FORKABLE_LOG_FORMAT": "json"}
-    if mode == "off":
-        env["FORKABLE_METRICS"] = "off"
-    return env
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (10 ms ticks)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-Results = dict[tuple[str, str], list[float]]
 
 
 def measure(
@@ -63,8 +64,9 @@ def measure(
     rps: Results = {}
     cpu: Results = {}
     latency: dict[tuple[str, str], OpenLoopResult] = {}
+    names = list(MODES)
     for number in range(rounds):
-        order = MODES if number % 2 == 0 else tuple(reversed(MODES))
+        order = names[number % len(names) :] + names[: number % len(names)]
         for label, path in TARGETS.items():
             for mode in order:
                 server = servers[mode]
@@ -76,7 +78,7 @@ def measure(
                 rps.setdefault((label, mode), []).append(result.rps)
                 cpu.setdefault((label, mode), []).append(used * 1000 / (result.rps * seconds))
                 print(
-                    f"round {number + 1} {mode:>3} {label}: {result.rps:.0f} req/s, "
+                    f"round {number + 1} {mode:>24} {label}: {result.rps:.0f} req/s, "
                     f"{cpu[(label, mode)][-1]:.3f} CPU ms/request",
                     flush=True,
                 )
@@ -84,6 +86,13 @@ def measure(
         for mode in MODES:
             latency[(label, mode)] = open_loop(servers[mode].url + path, rate, seconds)
     return rps, cpu, latency
+
+
+def paired_change(results: Results, label: str, mode: str) -> float:
+    """Median over the rounds of ``mode`` against off in the same round, in percent: the runs
+    of a round are seconds apart, so the machine's drift cancels out better than across rounds."""
+    pairs = zip(results[(label, mode)], results[(label, BASE)], strict=True)
+    return statistics.median((value / base - 1) * 100 for value, base in pairs)
 
 
 def report(
@@ -94,59 +103,52 @@ def report(
 ) -> str:
     rows = []
     for label in TARGETS:
-        on, off = (statistics.median(rps[(label, mode)]) for mode in MODES)
-        cpu_on, cpu_off = (statistics.median(cpu[(label, mode)]) for mode in MODES)
-        lat_on, lat_off = latency[(label, "on")], latency[(label, "off")]
-        rows.append(
-            f"| {label} | {off:.0f} | {on:.0f} | {(on / off - 1) * 100:+.1f}% | "
-            f"{cpu_off:.3f} | {cpu_on:.3f} | {(cpu_on / cpu_off - 1) * 100:+.1f}% | "
-            f"{lat_off.median_ms:.1f} / {lat_off.p99_ms:.1f} | "
-            f"{lat_on.median_ms:.1f} / {lat_on.p99_ms:.1f} |"
-        )
-    each = "; ".join(
-        f"{label} {mode}: " + ", ".join(f"{value:.0f}" for value in rps[(label, mode)])
-        for label in TARGETS
-        for mode in MODES
-    )
+        for mode in MODES:
+            change = "" if mode == BASE else f"{paired_change(rps, label, mode):+.1f}%"
+            cpu_change = "" if mode == BASE else f"{paired_change(cpu, label, mode):+.1f}%"
+            open_loop_result = latency[(label, mode)]
+            rows.append(
+                f"| {label} | {mode} | {statistics.median(rps[(label, mode)]):.0f} | {change} | "
+                f"{statistics.median(cpu[(label, mode)]):.3f} | {cpu_change} | "
+                f"{open_loop_result.median_ms:.1f} / {open_loop_result.p99_ms:.1f} |"
+            )
     return f"""## Cost of instrumentation (metrics, request ids, JSON access logs)
 
 Run on {today()}: {machine()}.
 Command: `.venv/bin/python benchmarks/bench_instrumentation.py --seconds {args.seconds} --rounds {args.rounds} --rate {args.rate:g}`.
 
-Two `forkable serve examples/coloringbook` processes (one uvicorn worker each, SQLite) run
-side by side: **on** as shipped with `FORKABLE_LOG_FORMAT=json` (the metrics middleware, the
-request-id middleware and one JSON access-log line per request, written to /dev/null), and
-**off** with `FORKABLE_METRICS=off` (none of the three). Throughput: `wrk -t1 -c16` for
-{args.seconds} s on each in turn, {args.rounds} rounds alternating which goes first; the
-table gives the median of the rounds. Other jobs share the 2 cores and move req/s from run to
+Three `forkable serve examples/coloringbook` processes (one uvicorn worker each, SQLite,
+`FORKABLE_LOG_FORMAT=json`, logs written to /dev/null) run side by side: **off** with
+`FORKABLE_METRICS=off` (no metrics, no request ids, no access log), **metrics, no access log**
+with `FORKABLE_ACCESS_LOG=off`, and **on** as shipped (metrics, request ids and one JSON
+access-log line per request). Throughput: `wrk -t1 -c16` for {args.seconds} s on each in
+turn, {args.rounds} rounds rotating which goes first; req/s and CPU are medians over the rounds,
+and each change is the median over the rounds of that mode against off in the same round (the
+runs of a round are seconds apart). Other jobs share the 2 cores and move req/s from run to
 run, so the server's CPU time per request (user + system from `/proc/PID/stat` over the wrk
 run, divided by the requests served), which they move much less, is given beside it.
 Latency: open loop at {args.rate:g} req/s for {args.seconds} s, median / p99 in ms.
 Target: instrumentation costs under 10% of throughput.
 
-| target | off req/s | on req/s | req/s change | off CPU ms/req | on CPU ms/req | CPU change | off median / p99 ms | on median / p99 ms |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| target | mode | req/s | req/s change | CPU ms/req | CPU change | open-loop median / p99 ms |
+| --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
-
-Every round (req/s): {each}.
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rate", type=float, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        on_dir, off_dir = Path(tmp) / "on", Path(tmp) / "off"
-        with (
-            run_process(command(on_dir), environment(on_dir, "on")) as on,
-            run_process(command(off_dir), environment(off_dir, "off")) as off,
-        ):
-            rps, cpu, latency = measure(
-                {"on": on, "off": off}, args.seconds, args.rounds, args.rate
-            )
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        servers = {}
+        for number, (mode, extra) in enumerate(MODES.items()):
+            data_dir = Path(tmp) / str(number)
+            env = {"FORKABLE_DATA_DIR": str(data_dir), "FORKABLE_LOG_FORMAT": "json", **extra}
+            servers[mode] = stack.enter_context(run_process(command(), env))
+        rps, cpu, latency = measure(servers, args.seconds, args.rounds, args.rate)
     body = report(rps, cpu, latency, args)
     write_section("instrumentation", body)
     print(body)

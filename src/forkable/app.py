@@ -208,7 +208,9 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     if services.metrics.enabled:
         # Outermost: every response, an unknown host's 404 too, is counted and carries its id.
-        app.add_middleware(InstrumentationMiddleware, metrics=services.metrics)
+        app.add_middleware(
+            InstrumentationMiddleware, metrics=services.metrics, access_log=settings.access_log
+        )
     if alerts is not None:
         alerts.install(app)
     return app

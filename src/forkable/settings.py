@@ -56,6 +56,7 @@ class Settings(BaseModel):
     cron_secret: str | None = None
     log_format: LogFormat | None = None  # None: json in production, text in development
     metrics_enabled: bool = True  # off only to measure what instrumentation costs
+    access_log: bool = True  # one log line per request (off where the load balancer logs them)
     metrics_multiproc_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR, set by `serve`
     # Alerts: "auto" evaluates in the serving process when a channel is configured.
     alerts: AlertsMode = "auto"
@@ -329,6 +330,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"FORKABLE_METRICS must be 'on' or 'off', not {metrics_switch!r}")
         metrics_switch = "on"
 
+    access_log = (_first(env_map, "FORKABLE_ACCESS_LOG") or "on").lower()
+    if access_log not in ("on", "off"):
+        problems.append(f"FORKABLE_ACCESS_LOG must be 'on' or 'off', not {access_log!r}")
+        access_log = "on"
+
     if problems:
         raise SettingsError(problems)
 
@@ -357,6 +363,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sites_poll_seconds=poll_seconds,
         log_format=log_format,
         metrics_enabled=metrics_switch == "on",
+        access_log=access_log == "on",
         metrics_multiproc_dir=Path(multiproc) if multiproc else None,
         operator_emails=operator_emails,
         **alert_values,

@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any, TextIO
 
 REDACTED = "[redacted]"
-_EMAIL = re.compile(
-    r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-)
+# The local part as addresses are written in practice; "/" and "=" left out so a path or a
+# query (`/u/ada@...`, `email=ada@...`) keeps its text before the address.
+_EMAIL = re.compile(r"([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # Our API keys (fk_ + 43 URL-safe characters) and whatever follows "Bearer".
 _SECRET_TEXT = re.compile(r"\bfk_[A-Za-z0-9_-]{16,}|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]+")
 _SECRET_NAMES = frozenset(
@@ -97,6 +97,7 @@ def log_request(method: str, path: str, route: str, status: int, millis: float) 
     """One access-log line for an answered request (written by `InstrumentationMiddleware`)."""
     if not _ACCESS.isEnabledFor(logging.INFO):
         return
+    path = scrub_text(path)
     # Built directly: logger.info would walk the stack for a caller that is always the same.
     record = logging.LogRecord(
         _ACCESS.name,
@@ -107,12 +108,17 @@ def log_request(method: str, path: str, route: str, status: int, millis: float) 
         (),
         None,
     )
-    record.event = "request"
-    record.method = method
-    record.path = path
-    record.route = route
-    record.status = status
-    record.duration_ms = round(millis, 2)
+    fields = {
+        "event": "request",
+        "method": method,  # an HTTP token: no '@', no spaces
+        "path": path,
+        "route": route,  # a route template
+        "status": status,
+        "duration_ms": round(millis, 2),
+    }
+    record.__dict__.update(fields)
+    # Already safe: the formatters take these as they are instead of scanning the record.
+    record.__dict__["_fields"] = fields
     _ACCESS.handle(record)
 
 
@@ -162,7 +168,12 @@ def _add_fields(fields: dict[str, object], record: logging.LogRecord) -> dict[st
             fields["site"] = site_id
         if (user_id := context.user_id) is not None:
             fields["user_id"] = user_id
-    for key, value in record.__dict__.items():
+    attributes = record.__dict__
+    ready = attributes.get("_fields")
+    if ready is not None:
+        fields.update(ready)
+        return fields
+    for key, value in attributes.items():
         if key not in _STANDARD and key not in fields and key[:1] != "_":
             fields[key] = scrub_value(key, value)
     return fields

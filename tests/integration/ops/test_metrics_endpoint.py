@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +172,30 @@ def test_metrics_switched_off(sites_dir: Path, settings_factory: Callable[..., S
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 404
         assert "x-request-id" not in client.get("/healthz").headers
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_one_access_line_per_request_unless_switched_off(
+    sites_dir: Path,
+    settings_factory: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+    access_log: bool,
+) -> None:
+    app = create_app(
+        open_registry(sites_dir / "coloringbook"),
+        settings_factory(access_log=access_log),
+        migrate=True,
+        run_jobs=False,
+    )
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="forkable.access"):
+        answered = client.get("/api/v1/packs", headers={"x-request-id": "line-1"})
+        client.get("/healthz")  # probes are logged only when they fail
+        client.get("/metrics")
+    lines = [r for r in caplog.records if r.name == "forkable.access"]
+    assert answered.headers["x-request-id"] == "line-1"  # the id is echoed either way
+    if not access_log:
+        assert lines == []
+        return
+    (line,) = lines
+    assert line.getMessage().startswith("GET /api/v1/packs 200 ")
+    assert (line.route, line.status) == ("/api/v1/packs", 200)  # type: ignore[attr-defined]

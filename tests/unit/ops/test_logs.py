@@ -17,6 +17,7 @@ from forkable.ops.logs import (
     bind_request,
     configure_logging,
     is_secret_name,
+    log_request,
     mask_email,
     request_id_from,
     scrub_text,
@@ -160,3 +161,23 @@ def test_the_handler_writes_to_the_current_stderr(capsys: pytest.CaptureFixture[
     handler.setFormatter(JsonFormatter())
     handler.emit(record("to whichever stderr is current"))
     assert "to whichever stderr is current" in capsys.readouterr().err
+
+
+def test_access_lines_are_structured_and_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    bind_request("req-3", {"site": FakeSite("petpix"), "principal": FakePrincipal(4)})
+    with caplog.at_level(logging.INFO, logger="forkable.access"):
+        log_request("GET", "/u/ada@example.com/fk_" + "x" * 40, "unmatched", 404, 1.234)
+    (written,) = caplog.records
+    line = json.loads(JsonFormatter().format(written))
+    assert line["msg"] == "GET /u/a***@example.com/[redacted] 404 1.2 ms"
+    assert line["path"] == "/u/a***@example.com/[redacted]"
+    assert (line["event"], line["route"], line["status"], line["duration_ms"]) == (
+        "request",
+        "unmatched",
+        404,
+        1.23,
+    )
+    assert (line["request_id"], line["site"], line["user_id"]) == ("req-3", "petpix", 4)
+    assert "_fields" not in line
+    text = TextFormatter().format(written)
+    assert "route=unmatched status=404" in text and "ada@" not in text
