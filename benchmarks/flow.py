@@ -181,10 +181,21 @@ class ApiUser:
         return response.json()["id"], started
 
     def wait(
-        self, generation_id: str, submitted: datetime, *, poll: float, timeout: float = 300
+        self,
+        generation_id: str,
+        submitted: datetime,
+        *,
+        poll: float,
+        quiet: float = 0.0,
+        timeout: float = 300,
     ) -> Finished:
-        """Poll until the generation succeeded; raise if it failed or time ran out."""
+        """Poll until the generation succeeded; raise if it failed or time ran out.
+
+        ``quiet``: seconds to wait before the first poll, so that polls answered while the
+        job runs do not compete with it for the server's CPU.
+        """
         deadline = time.monotonic() + timeout
+        time.sleep(quiet)
         while time.monotonic() < deadline:
             body = self.client.get(f"/api/v1/generations/{generation_id}").json()
             self.polls += 1

@@ -24,8 +24,9 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations import jobs, service
 from forkable.generations.multipart import ParsedUpload, read_image_upload
-from forkable.generations.runner import _encode_png, _load, output_key
-from forkable.generations.uploads import validate_image
+from forkable.generations.result_png import encode_result_png
+from forkable.generations.runner import output_key
+from forkable.generations.uploads import ValidatedImage, validate_image
 from forkable.providers.base import Usage
 from forkable.providers.local import apply_filter
 from forkable.storage import LocalMediaStore
@@ -109,7 +110,7 @@ def timed(times: Times, label: str, call: Callable[[], T]) -> T:
     return value
 
 
-def route_steps(p: Pipeline, data: bytes, times: Times) -> None:
+def route_steps(p: Pipeline, data: bytes, times: Times) -> ValidatedImage:
     """What `POST /api/v1/generations` does after authentication, in its order."""
     body, content_type = multipart(data)
     upload = timed(times, "multipart parse", lambda: parse_upload(body, content_type, p.max_bytes))
@@ -123,18 +124,22 @@ def route_steps(p: Pipeline, data: bytes, times: Times) -> None:
             p.database, p.store, p.principal, image=image, style=None, cost=1, idempotency_key=None
         ),
     )
+    return image
 
 
-def runner_steps(p: Pipeline, times: Times) -> None:
-    """What a runner worker does with the job, in its order."""
+def runner_steps(p: Pipeline, image: ValidatedImage, times: Times) -> None:
+    """What a runner worker does with the job, in its order.
+
+    The route hands the decoded upload to the worker in-process, so the worker starts from
+    those pixels; it reads the stored file only after a restart.
+    """
     job = timed(
         times, "jobs.claim_next", lambda: jobs.claim_next(p.database, owner="b", lease_seconds=30)
     )
     if job is None:
         raise RuntimeError("the generation just submitted was not claimed")
-    loaded = timed(times, "read + decode input", lambda: _load(p.store.get(job.input_key)))
-    result = timed(times, FILTER_STEP, lambda: apply_filter(FILTER, loaded))
-    png = timed(times, "PNG encode of the result", lambda: _encode_png(result))
+    result = timed(times, FILTER_STEP, lambda: apply_filter(FILTER, image.image))
+    png = timed(times, "PNG encode of the result", lambda: encode_result_png(result))
     key = output_key(job)
     timed(times, "store.put result (fsync)", lambda: p.store.put(key, png, "image/png"))
     timed(
@@ -159,8 +164,8 @@ def step_medians(
     p = pipeline(folder, site_settings)
     times: Times = defaultdict(list)
     for data in [photos[0], *photos * reps]:
-        route_steps(p, data, times)
-        runner_steps(p, times)
+        image = route_steps(p, data, times)
+        runner_steps(p, image, times)
     p.database.dispose()
     return {
         label: Step(

@@ -20,13 +20,19 @@ from PIL import Image
 
 from forkable.db import Database
 from forkable.generations import jobs
+from forkable.generations.handoff import DecodedInputs
 from forkable.generations.jobs import ClaimedJob
+from forkable.generations.result_png import encode_result_png
 from forkable.providers.base import INTERNAL, ProviderError, TransformRequest
 from forkable.providers.resolver import ProviderResolver
 from forkable.sites import Site, SiteRegistry
 from forkable.storage import MediaStore
 
 logger = logging.getLogger(__name__)
+
+
+# Decoded uploads kept for the workers: a 12-MP phone photo's worth of pixels per worker.
+HANDOFF_PIXELS_PER_WORKER = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class JobRunner:
         self.resolver = resolver
         self.config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.decoded = DecodedInputs(
+            config.workers * HANDOFF_PIXELS_PER_WORKER, max_age=4 * config.lease_seconds
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -101,6 +110,19 @@ class JobRunner:
         """New work is queued: wake a worker now rather than at its next poll."""
         self._wake.set()
 
+    def keep_decoded(self, generation_id: str, image: Image.Image) -> None:
+        """Keep an upload's decoded pixels for the worker that will run its job.
+
+        Called before the job's row commits, so no worker can claim it first. The stored
+        input is the same photo; a worker reads that only when no image was kept (over the
+        budget, or the job is picked up by another process or after a restart).
+        """
+        self.decoded.put(generation_id, image)
+
+    def drop_decoded(self, generation_id: str) -> None:
+        """Forget the pixels kept for a job that was not created after all."""
+        self.decoded.take(generation_id)
+
     def run_once(self, generation_id: str | None = None) -> bool:
         """Claim and process one job (the oldest, or the one named) in this thread.
 
@@ -126,13 +148,14 @@ class JobRunner:
 
     def process(self, job: ClaimedJob) -> None:
         started = time.monotonic()
+        decoded = self.decoded.take(job.id)
         site = self.sites.get(job.site_id)
         if site is None:
             jobs.fail(self.database, job.id, owner=self.owner, reason=INTERNAL)
             return
         provider = self.resolver.for_site(site).provider
         try:
-            image = _load(self.store.get(job.input_key))
+            image = decoded if decoded is not None else _load(self.store.get(job.input_key))
             prompt, params = build_prompt(site, job.style)
             result = provider.transform(
                 TransformRequest(
@@ -144,7 +167,7 @@ class JobRunner:
                 )
             )
             key = output_key(job)
-            self.store.put(key, _encode_png(result.image), "image/png")
+            self.store.put(key, encode_result_png(result.image), "image/png")
         except ProviderError as exc:
             logger.warning("generation %s failed: %s", job.id, exc)
             if exc.retryable and job.attempt < self.config.max_attempts:
@@ -228,15 +251,3 @@ def _load(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
-
-
-def _encode_png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    colors = image.getcolors(2) if image.mode == "L" else None
-    if colors is not None and {value for _count, value in colors} <= {0, 255}:
-        # Pure black and white (line art): a 1-bit PNG holds the same pixels, smaller and
-        # about twice as fast to write. No dithering: the values are already 0 or 255.
-        image = image.convert("1", dither=Image.Dither.NONE)
-    # compress_level 3: a good size for line art at a fraction of level 9's time.
-    image.save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()

@@ -29,6 +29,10 @@ class Submitted:
     created: bool  # False when an Idempotency-Key matched an earlier submission
 
 
+def new_generation_id() -> str:
+    return uuid.uuid4().hex
+
+
 def input_key(site_id: str, generation_id: str, extension: str) -> str:
     return f"{site_id}/{generation_id[:2]}/{generation_id}-input{extension}"
 
@@ -72,13 +76,15 @@ def submit(
     style: str | None,
     cost: int,
     idempotency_key: str | None,
+    generation_id: str | None = None,
 ) -> Submitted:
     """Store the photo, then create the row and hold its cost in one transaction.
 
     Raises InsufficientTokens (nothing kept). With an Idempotency-Key already used by this
-    user, returns the earlier generation and holds nothing more.
+    user, returns the earlier generation and holds nothing more. ``generation_id`` (made
+    here when not given) lets the caller prepare for the job before its row exists.
     """
-    generation_id = uuid.uuid4().hex
+    generation_id = generation_id or new_generation_id()
     key = input_key(principal.site_id, generation_id, image.extension)
     store.put(key, image.data, image.media_type)
     generation = Generation(

@@ -86,10 +86,12 @@ def _book(
     reason: str | None = None,
     actor: str | None = None,
 ) -> LedgerEntry | None:
-    """Apply one entry; None when ``ref`` is already booked (the event was seen before)."""
-    if find_entry(session, site_id, ref) is not None:
-        return None
-    # A savepoint, so that losing a race on the unique ref undoes our balance change only.
+    """Apply one entry; None when ``ref`` is already booked (the event was seen before).
+
+    Most references are new, so the unique index on (site, ref) is the duplicate check: no
+    SELECT before the write. A savepoint lets a duplicate (or a race lost on that index)
+    undo our balance change only.
+    """
     savepoint = session.begin_nested()
     try:
         statement = (
@@ -105,6 +107,8 @@ def _book(
         row = session.execute(statement).one_or_none()
         if row is None:
             savepoint.rollback()
+            if find_entry(session, site_id, ref) is not None:
+                return None  # already booked: a repeat is not refused for want of tokens
             current = get_balance(session, user_id)
             raise InsufficientTokens(needed=held_delta - amount, available=current.available)
         entry = LedgerEntry(

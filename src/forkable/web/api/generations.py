@@ -154,6 +154,9 @@ async def create_generation(
     except UploadError as exc:
         raise ApiError(exc.status_code, exc.code, exc.message) from None
 
+    # The worker that runs the job takes these pixels instead of decoding the stored copy.
+    generation_id = service.new_generation_id()
+    services.runner.keep_decoded(generation_id, image.image)
     try:
         submitted = await run_in_threadpool(
             service.submit,
@@ -164,10 +167,16 @@ async def create_generation(
             style=style,
             cost=cost,
             idempotency_key=idempotency_key,
+            generation_id=generation_id,
         )
     except InsufficientTokens as exc:
+        services.runner.drop_decoded(generation_id)
         raise _not_enough(exc.needed, exc.available) from None
+    except BaseException:
+        services.runner.drop_decoded(generation_id)
+        raise
     if not submitted.created:
+        services.runner.drop_decoded(generation_id)
         return _submitted(submitted.generation)
     services.limiter.hit(limit, limit_key)
     if not services.settings.inline_jobs:
@@ -175,7 +184,6 @@ async def create_generation(
         return _submitted(submitted.generation)
     # Serverless: make the image now, inside this request (bounded by the host's maxDuration);
     # the row, hold and capture/void follow the same path as the background workers.
-    generation_id = submitted.generation.id
     await run_in_threadpool(services.runner.run_once, generation_id)
     finished = await run_in_threadpool(service.get_for, services.database, principal, generation_id)
     return _submitted(finished or submitted.generation)
