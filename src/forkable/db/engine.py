@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,13 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         write_engine = self.engine.execution_options(sqlite_immediate=True)
+        # SQLite has one writer at a time. Threads of this process wait for their turn here,
+        # where the next one is woken the moment the lock is free; left to SQLite's busy
+        # handler they would sleep in growing steps (1, 2, 5, 10 ... ms) and leave the lock
+        # idle in between. Other processes still wait in the busy handler.
+        self._writer_turn: AbstractContextManager[object] = (
+            threading.RLock() if self.is_sqlite else nullcontext()
+        )
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
 
@@ -66,7 +74,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed on success, rolled back on any exception."""
-        with self._write_sessions() as session, session.begin():
+        with self._writer_turn, self._write_sessions() as session, session.begin():
             yield session
 
     def ping(self) -> None:
