@@ -23,6 +23,7 @@ from forkable.db import Database
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations import jobs, service
+from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.multipart import ParsedUpload, read_image_upload
 from forkable.generations.result_png import encode_result_png
 from forkable.generations.runner import output_key
@@ -33,6 +34,7 @@ from forkable.storage import LocalMediaStore
 
 FILTER = "coloring_book"
 FILTER_STEP = "filter (not overhead)"
+OWNER = "bench-runner"
 # uvicorn hands the body to the app in pieces about this size.
 CHUNK_BYTES = 64 * 1024
 
@@ -110,34 +112,38 @@ def timed(times: Times, label: str, call: Callable[[], T]) -> T:
     return value
 
 
-def route_steps(p: Pipeline, data: bytes, times: Times) -> ValidatedImage:
+def route_steps(p: Pipeline, data: bytes, times: Times) -> tuple[ValidatedImage, ClaimedJob]:
     """What `POST /api/v1/generations` does after authentication, in its order."""
     body, content_type = multipart(data)
     upload = timed(times, "multipart parse", lambda: parse_upload(body, content_type, p.max_bytes))
     image = timed(
         times, "validate_image", lambda: validate_image(upload.file_bytes, max_bytes=p.max_bytes)
     )
-    timed(
+    # With a worker idle (one generation at a time), the row is created leased to it.
+    submitted = timed(
         times,
-        "service.submit (input file + row & hold tx)",
+        "service.submit (input file + row, hold & lease tx)",
         lambda: service.submit(
-            p.database, p.store, p.principal, image=image, style=None, cost=1, idempotency_key=None
+            p.database,
+            p.store,
+            p.principal,
+            image=image,
+            style=None,
+            cost=1,
+            idempotency_key=None,
+            lease=Lease.starting_now(OWNER, 30),
         ),
     )
-    return image
+    return image, service.started_job(submitted.generation)
 
 
-def runner_steps(p: Pipeline, image: ValidatedImage, times: Times) -> None:
-    """What a runner worker does with the job, in its order.
+def runner_steps(p: Pipeline, image: ValidatedImage, job: ClaimedJob, times: Times) -> None:
+    """What the idle worker does with the job it was handed, in its order.
 
     The route hands the decoded upload to the worker in-process, so the worker starts from
-    those pixels; it reads the stored file only after a restart.
+    those pixels (it reads the stored file only after a restart), and the job is leased in
+    the submit transaction, so there is no claim.
     """
-    job = timed(
-        times, "jobs.claim_next", lambda: jobs.claim_next(p.database, owner="b", lease_seconds=30)
-    )
-    if job is None:
-        raise RuntimeError("the generation just submitted was not claimed")
     result = timed(times, FILTER_STEP, lambda: apply_filter(FILTER, image.image))
     png = timed(times, "PNG encode of the result", lambda: encode_result_png(result))
     key = output_key(job)
@@ -148,7 +154,7 @@ def runner_steps(p: Pipeline, image: ValidatedImage, times: Times) -> None:
         lambda: jobs.complete(
             p.database,
             job.id,
-            owner="b",
+            owner=OWNER,
             provider="local",
             output_key=key,
             usage=Usage(),
@@ -164,8 +170,8 @@ def step_medians(
     p = pipeline(folder, site_settings)
     times: Times = defaultdict(list)
     for data in [photos[0], *photos * reps]:
-        image = route_steps(p, data, times)
-        runner_steps(p, image, times)
+        image, job = route_steps(p, data, times)
+        runner_steps(p, image, job, times)
     p.database.dispose()
     return {
         label: Step(

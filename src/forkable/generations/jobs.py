@@ -27,6 +27,18 @@ class ClaimedJob:
     attempt: int
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A job's lease, given to a new generation's row when a worker will start it at once."""
+
+    owner: str
+    expires_at: datetime
+
+    @classmethod
+    def starting_now(cls, owner: str, seconds: float) -> Lease:
+        return cls(owner, utcnow() + timedelta(seconds=seconds))
+
+
 def claim_next(
     database: Database, *, owner: str, lease_seconds: float, generation_id: str | None = None
 ) -> ClaimedJob | None:

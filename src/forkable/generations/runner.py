@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 from PIL import Image
@@ -21,7 +22,7 @@ from PIL import Image
 from forkable.db import Database
 from forkable.generations import jobs
 from forkable.generations.handoff import DecodedInputs
-from forkable.generations.jobs import ClaimedJob
+from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.result_png import encode_result_png
 from forkable.providers.base import INTERNAL, ProviderError, TransformRequest
 from forkable.providers.resolver import ProviderResolver
@@ -84,6 +85,12 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
+        # Jobs leased to this runner by their submit transaction, for the next free worker;
+        # ``_idle`` workers are waiting for work and ``_reserved`` of them are spoken for.
+        self._started: deque[ClaimedJob] = deque()
+        self._idle = 0
+        self._reserved = 0
+        self._idle_lock = threading.Lock()
 
     def start(self) -> None:
         self._stop.clear()
@@ -123,11 +130,47 @@ class JobRunner:
         """Forget the pixels kept for a job that was not created after all."""
         self.decoded.take(generation_id)
 
+    def lease(self) -> Lease:
+        """A lease for a job this runner starts without claiming it from the queue."""
+        return Lease.starting_now(self.owner, self.config.lease_seconds)
+
+    def reserve_idle_worker(self) -> Lease | None:
+        """A lease for a new job when a worker is idle to start it at once, else None.
+
+        The submit transaction writes the lease into the new row, so the job never waits in
+        the queue and no claim transaction is needed; `start_leased` hands it over after the
+        commit, or `release` gives the reservation back if the row was not created.
+        """
+        with self._idle_lock:
+            if self._idle - self._reserved <= 0:
+                return None
+            self._reserved += 1
+        return self.lease()
+
+    @property
+    def reservations(self) -> int:
+        """Idle workers promised to jobs whose submit transaction has not finished yet."""
+        with self._idle_lock:
+            return self._reserved
+
+    def release(self) -> None:
+        """Give back a reservation whose job was not created."""
+        with self._idle_lock:
+            self._reserved -= 1
+
+    def start_leased(self, job: ClaimedJob) -> None:
+        """Hand a job leased at submission (see `reserve_idle_worker`) to a waiting worker."""
+        with self._active_lock:
+            self._active.add(job.id)  # the keeper renews its lease until a worker is done
+        with self._idle_lock:
+            self._reserved -= 1
+            self._started.append(job)
+        self._wake.set()
+
     def run_once(self, generation_id: str | None = None) -> bool:
         """Claim and process one job (the oldest, or the one named) in this thread.
 
-        False when there was nothing to claim. Serverless hosts call this inside the submit
-        request, with the new generation's id.
+        False when there was nothing to claim.
         """
         job = jobs.claim_next(
             self.database,
@@ -137,6 +180,15 @@ class JobRunner:
         )
         if job is None:
             return False
+        self.run_leased(job)
+        return True
+
+    def run_leased(self, job: ClaimedJob) -> None:
+        """Process a job this runner holds the lease of, in this thread.
+
+        Serverless hosts call this inside the submit request, for the job its row was
+        created leased (`lease`).
+        """
         with self._active_lock:
             self._active.add(job.id)
         try:
@@ -144,7 +196,6 @@ class JobRunner:
         finally:
             with self._active_lock:
                 self._active.discard(job.id)
-        return True
 
     def process(self, job: ClaimedJob) -> None:
         started = time.monotonic()
@@ -205,13 +256,25 @@ class JobRunner:
     def _work_loop(self) -> None:
         while not self._stop.is_set():
             try:
+                started = self._next_started()
+                if started is not None:
+                    self.run_leased(started)
+                    continue
                 if self.run_once():
                     continue
             except Exception:
                 # A database hiccup must not kill the worker; the lease protects the job.
                 logger.exception("job runner error")
+            with self._idle_lock:
+                self._idle += 1
             self._wake.wait(self.config.poll_seconds)
+            with self._idle_lock:
+                self._idle -= 1
             self._wake.clear()
+
+    def _next_started(self) -> ClaimedJob | None:
+        with self._idle_lock:
+            return self._started.popleft() if self._started else None
 
     def maintain(self, *, max_jobs: int) -> dict[str, int]:
         """One round of what the background threads do, for hosts without them (cron)."""

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.db.types import utcnow
+from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.models import Generation, Status
 from forkable.generations.uploads import ValidatedImage
 from forkable.ledger.book import get_balance, place_hold
@@ -77,12 +78,15 @@ def submit(
     cost: int,
     idempotency_key: str | None,
     generation_id: str | None = None,
+    lease: Lease | None = None,
 ) -> Submitted:
     """Store the photo, then create the row and hold its cost in one transaction.
 
     Raises InsufficientTokens (nothing kept). With an Idempotency-Key already used by this
     user, returns the earlier generation and holds nothing more. ``generation_id`` (made
-    here when not given) lets the caller prepare for the job before its row exists.
+    here when not given) lets the caller prepare for the job before its row exists. With a
+    ``lease`` the row starts out running, leased as `jobs.claim_next` would have leased it,
+    for a worker that starts it at once without claiming it from the queue.
     """
     generation_id = generation_id or new_generation_id()
     key = input_key(principal.site_id, generation_id, image.extension)
@@ -99,6 +103,12 @@ def submit(
         input_width=image.width,
         input_height=image.height,
     )
+    if lease is not None:
+        generation.status = Status.RUNNING
+        generation.lease_owner = lease.owner
+        generation.lease_expires_at = lease.expires_at
+        generation.attempts = 1
+        generation.started_at = utcnow()
     try:
         with database.transaction() as session:
             session.add(generation)
@@ -205,3 +215,17 @@ def delete_for(
         if key:
             store.delete(key)
     return True
+
+
+def started_job(generation: Generation) -> ClaimedJob:
+    """The job of a generation submitted with a lease, as `jobs.claim_next` would return it."""
+    if generation.input_key is None:
+        raise ValueError(f"generation {generation.id} has no input")
+    return ClaimedJob(
+        id=generation.id,
+        site_id=generation.site_id,
+        user_id=generation.user_id,
+        style=generation.style,
+        input_key=generation.input_key,
+        attempt=generation.attempts,
+    )

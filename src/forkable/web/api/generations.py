@@ -14,6 +14,7 @@ from forkable.db.types import utcnow
 from forkable.generations import service
 from forkable.generations.models import Generation, Status
 from forkable.generations.multipart import read_image_upload
+from forkable.generations.submission import submit_and_start
 from forkable.generations.uploads import UploadError, ValidatedImage, validate_image
 from forkable.ledger.book import InsufficientTokens
 from forkable.ratelimit import per_minute
@@ -154,37 +155,30 @@ async def create_generation(
     except UploadError as exc:
         raise ApiError(exc.status_code, exc.code, exc.message) from None
 
-    # The worker that runs the job takes these pixels instead of decoding the stored copy.
-    generation_id = service.new_generation_id()
-    services.runner.keep_decoded(generation_id, image.image)
+    inline = services.settings.inline_jobs
     try:
         submitted = await run_in_threadpool(
-            service.submit,
+            submit_and_start,
             services.database,
             services.store,
+            services.runner,
             principal,
             image=image,
             style=style,
             cost=cost,
             idempotency_key=idempotency_key,
-            generation_id=generation_id,
+            inline=inline,
         )
     except InsufficientTokens as exc:
-        services.runner.drop_decoded(generation_id)
         raise _not_enough(exc.needed, exc.available) from None
-    except BaseException:
-        services.runner.drop_decoded(generation_id)
-        raise
     if not submitted.created:
-        services.runner.drop_decoded(generation_id)
         return _submitted(submitted.generation)
     services.limiter.hit(limit, limit_key)
-    if not services.settings.inline_jobs:
-        services.runner.notify()
+    if not inline:
         return _submitted(submitted.generation)
-    # Serverless: make the image now, inside this request (bounded by the host's maxDuration);
-    # the row, hold and capture/void follow the same path as the background workers.
-    await run_in_threadpool(services.runner.run_once, generation_id)
+    # Serverless: the image was made inside this request (bounded by the host's maxDuration),
+    # through the same row, hold and capture/void as on the background workers.
+    generation_id = submitted.generation.id
     finished = await run_in_threadpool(service.get_for, services.database, principal, generation_id)
     return _submitted(finished or submitted.generation)
 
