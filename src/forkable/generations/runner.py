@@ -24,7 +24,13 @@ from forkable.generations import jobs
 from forkable.generations.handoff import DecodedInputs
 from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.result_png import encode_result_png
-from forkable.providers.base import INTERNAL, ProviderError, TransformRequest
+from forkable.providers.base import (
+    INTERNAL,
+    Provider,
+    ProviderError,
+    TransformRequest,
+    TransformResult,
+)
 from forkable.providers.resolver import ProviderResolver
 from forkable.sites import Site, SiteRegistry
 from forkable.storage import MediaStore
@@ -199,23 +205,15 @@ class JobRunner:
 
     def process(self, job: ClaimedJob) -> None:
         started = time.monotonic()
-        decoded = self.decoded.take(job.id)
         site = self.sites.get(job.site_id)
         if site is None:
+            self.decoded.take(job.id)
             jobs.fail(self.database, job.id, owner=self.owner, reason=INTERNAL)
             return
         provider = self.resolver.for_site(site).provider
         try:
-            image = decoded if decoded is not None else _load(self.store.get(job.input_key))
-            prompt, params = build_prompt(site, job.style)
-            result = provider.transform(
-                TransformRequest(
-                    image=image,
-                    prompt=prompt,
-                    params=params,
-                    model=site.manifest.transform.model,
-                    deadline=started + self.config.deadline_seconds,
-                )
+            result = self._transform(
+                job, site, provider, deadline=started + self.config.deadline_seconds
             )
             key = output_key(job)
             self.store.put(key, encode_result_png(result.image), "image/png")
@@ -252,6 +250,28 @@ class JobRunner:
         if not done:
             # Our lease expired and someone else owns the job now: keep only their result.
             self.store.delete(key)
+
+    def _transform(
+        self, job: ClaimedJob, site: Site, provider: Provider, *, deadline: float
+    ) -> TransformResult:
+        """The provider's result for the job's photo.
+
+        A function of its own so that the input image (36 MB decoded at 12 MP) is released
+        when the provider is done with it, before the result is encoded and stored.
+        """
+        image = self.decoded.take(job.id)
+        if image is None:
+            image = _load(self.store.get(job.input_key))
+        prompt, params = build_prompt(site, job.style)
+        return provider.transform(
+            TransformRequest(
+                image=image,
+                prompt=prompt,
+                params=params,
+                model=site.manifest.transform.model,
+                deadline=deadline,
+            )
+        )
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():

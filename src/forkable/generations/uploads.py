@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from io import BytesIO
 
 import numpy as np
-import pillow_heif
 from PIL import (
     Image,
     ImageFile,
@@ -15,8 +14,6 @@ from PIL import (
     PngImagePlugin,
     WebPImagePlugin,
 )
-
-pillow_heif.register_heif_opener()
 
 MIN_SIDE = 16
 JPEG_QUALITY = 92
@@ -171,6 +168,9 @@ def _open_header(data: bytes, source_format: str) -> ImageFile.ImageFile:
         return PngImagePlugin.PngImageFile(stream)
     if source_format == "webp":
         return WebPImagePlugin.WebPImageFile(stream)
+    # Imported for the first HEIC upload only: libheif adds about 10 MB to the process.
+    import pillow_heif
+
     # pillow-heif's plugin forwards *args/**kwargs to ImageFile without annotations.
     return pillow_heif.HeifImageFile(stream)  # type: ignore[no-untyped-call]
 

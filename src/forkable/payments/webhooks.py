@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-import stripe
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +40,8 @@ def verify(
     """
     if not signature:
         raise InvalidWebhook("missing Stripe-Signature header")
+    import stripe  # on first use: the SDK is large and most requests never need it
+
     try:
         stripe.Webhook.construct_event(payload, signature, secret, tolerance=TOLERANCE_SECONDS)
     except (stripe.SignatureVerificationError, ValueError) as exc:
