@@ -17,7 +17,8 @@ import os
 import statistics
 import sys
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from common import (
@@ -41,6 +42,7 @@ MODES = {
     "on (as shipped)": {},
 }
 BASE = "off"
+WARM_UP_SECONDS = 1
 
 Results = dict[tuple[str, str], list[float]]
 
@@ -56,35 +58,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextmanager
+def started_servers(tmp: Path, round_number: int) -> Iterator[dict[str, Process]]:
+    """A fresh server per mode, warmed up: a process's own luck (memory layout, hash seed)
+    moves its speed by a few per cent, so no process serves more than one round."""
+    with ExitStack() as stack:
+        servers = {}
+        for number, (mode, extra) in enumerate(MODES.items()):
+            data_dir = tmp / f"round-{round_number}-{number}"
+            env = {"FORKABLE_DATA_DIR": str(data_dir), "FORKABLE_LOG_FORMAT": "json", **extra}
+            servers[mode] = stack.enter_context(run_process(command(), env))
+        for server in servers.values():
+            for path in TARGETS.values():
+                wrk(server.url + path, seconds=WARM_UP_SECONDS)
+        yield servers
+
+
 def measure(
-    servers: dict[str, Process], seconds: int, rounds: int, rate: float
+    tmp: Path, seconds: int, rounds: int, rate: float
 ) -> tuple[Results, Results, dict[tuple[str, str], OpenLoopResult]]:
-    """wrk req/s and server CPU ms per request for each (target, mode), round by round;
-    then one open-loop run of each."""
+    """wrk req/s and server CPU ms per request for each (target, mode), round by round, each
+    round on fresh servers; then one open-loop run of each."""
     rps: Results = {}
     cpu: Results = {}
     latency: dict[tuple[str, str], OpenLoopResult] = {}
     names = list(MODES)
     for number in range(rounds):
         order = names[number % len(names) :] + names[: number % len(names)]
+        with started_servers(tmp, number) as servers:
+            for label, path in TARGETS.items():
+                for mode in order:
+                    server = servers[mode]
+                    before = cpu_seconds(server.popen.pid)
+                    result = wrk(server.url + path, seconds=seconds)
+                    if result is None:
+                        raise SystemExit("wrk is not installed: apt-get install wrk")
+                    used = cpu_seconds(server.popen.pid) - before
+                    rps.setdefault((label, mode), []).append(result.rps)
+                    cpu.setdefault((label, mode), []).append(used * 1000 / (result.rps * seconds))
+                    print(
+                        f"round {number + 1} {mode:>24} {label}: {result.rps:.0f} req/s, "
+                        f"{cpu[(label, mode)][-1]:.3f} CPU ms/request",
+                        flush=True,
+                    )
+    with started_servers(tmp, rounds) as servers:
         for label, path in TARGETS.items():
-            for mode in order:
-                server = servers[mode]
-                before = cpu_seconds(server.popen.pid)
-                result = wrk(server.url + path, seconds=seconds)
-                if result is None:
-                    raise SystemExit("wrk is not installed: apt-get install wrk")
-                used = cpu_seconds(server.popen.pid) - before
-                rps.setdefault((label, mode), []).append(result.rps)
-                cpu.setdefault((label, mode), []).append(used * 1000 / (result.rps * seconds))
-                print(
-                    f"round {number + 1} {mode:>24} {label}: {result.rps:.0f} req/s, "
-                    f"{cpu[(label, mode)][-1]:.3f} CPU ms/request",
-                    flush=True,
-                )
-    for label, path in TARGETS.items():
-        for mode in MODES:
-            latency[(label, mode)] = open_loop(servers[mode].url + path, rate, seconds)
+            for mode in MODES:
+                latency[(label, mode)] = open_loop(servers[mode].url + path, rate, seconds)
     return rps, cpu, latency
 
 
@@ -118,7 +138,9 @@ Run on {today()}: {machine()}.
 Command: `.venv/bin/python benchmarks/bench_instrumentation.py --seconds {args.seconds} --rounds {args.rounds} --rate {args.rate:g}`.
 
 Three `forkable serve examples/coloringbook` processes (one uvicorn worker each, SQLite,
-`FORKABLE_LOG_FORMAT=json`, logs written to /dev/null) run side by side: **off** with
+`FORKABLE_LOG_FORMAT=json`, logs written to /dev/null) run side by side, started afresh for
+every round and warmed up with 1 s of wrk on each target (one process's own luck, its memory
+layout and hash seed, moves its speed by a few per cent, so none serves two rounds): **off** with
 `FORKABLE_METRICS=off` (no metrics, no request ids, no access log), **metrics, no access log**
 with `FORKABLE_ACCESS_LOG=off`, and **on** as shipped (metrics, request ids and one JSON
 access-log line per request). Throughput: `wrk -t1 -c16` for {args.seconds} s on each in
@@ -150,13 +172,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rate", type=float, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        servers = {}
-        for number, (mode, extra) in enumerate(MODES.items()):
-            data_dir = Path(tmp) / str(number)
-            env = {"FORKABLE_DATA_DIR": str(data_dir), "FORKABLE_LOG_FORMAT": "json", **extra}
-            servers[mode] = stack.enter_context(run_process(command(), env))
-        rps, cpu, latency = measure(servers, args.seconds, args.rounds, args.rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        rps, cpu, latency = measure(Path(tmp), args.seconds, args.rounds, args.rate)
     body = report(rps, cpu, latency, args)
     write_section("instrumentation", body)
     print(body)

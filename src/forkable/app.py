@@ -17,6 +17,7 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
 from forkable.ops import facts
+from forkable.ops.access_log import AccessLog
 from forkable.ops.logs import configure_logging
 from forkable.ops.metrics import Metrics
 from forkable.ops.sentry import init_sentry
@@ -154,6 +155,11 @@ def create_app(
     database = services.database
     should_migrate = database.is_sqlite if migrate is None else migrate
     alerts = _alerts_runtime(services) if settings.alerts_active else None
+    access_log = (
+        AccessLog(settings.resolved_log_format)
+        if settings.access_log and services.metrics.enabled
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -169,9 +175,13 @@ def create_app(
             services.runner.start()
         if alerts is not None:
             alerts.start()
+        if access_log is not None:
+            access_log.start()
         try:
             yield
         finally:
+            if access_log is not None:
+                access_log.close()
             if alerts is not None:
                 alerts.stop()
             if watcher is not None:
@@ -209,7 +219,7 @@ def create_app(
     if services.metrics.enabled:
         # Outermost: every response, an unknown host's 404 too, is counted and carries its id.
         app.add_middleware(
-            InstrumentationMiddleware, metrics=services.metrics, access_log=settings.access_log
+            InstrumentationMiddleware, metrics=services.metrics, access_log=access_log
         )
     if alerts is not None:
         alerts.install(app)

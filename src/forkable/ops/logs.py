@@ -13,10 +13,11 @@ again only swaps the format.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
-import random
 import re
+import secrets
 import sys
 import time
 from contextvars import ContextVar
@@ -65,7 +66,7 @@ class RequestContext:
 
 
 _CURRENT: ContextVar[RequestContext | None] = ContextVar("forkable_request", default=None)
-_ACCESS = logging.getLogger("forkable.access")
+ACCESS_LOGGER = logging.getLogger("forkable.access")
 
 
 def bind_request(request_id: str, state: dict[str, Any]) -> RequestContext:
@@ -85,22 +86,32 @@ def request_id_header() -> dict[str, str]:
     return {"x-request-id": context.request_id} if context is not None else {}
 
 
-def request_id_from(header: str | None) -> str:
-    """The caller's X-Request-ID when it is a sane token, else a new one (32 hex digits)."""
-    if header and _REQUEST_ID.match(header):
-        return header
-    # Unique, not secret: the shared PRNG is enough, and cheaper than uuid4's urandom call.
-    return f"{random.getrandbits(128):032x}"
+class RequestIds:
+    """Request ids: the caller's X-Request-ID when it is a sane token, else 32 new hex digits.
+
+    New ids are unique, not secret: a random 80-bit prefix drawn when this object is made
+    (once per server process), then a 48-bit counter. Cheaper than drawing 128 random bits
+    for every request.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = f"{secrets.randbits(80):020x}"
+        self._counter = itertools.count(1)
+
+    def __call__(self, header: str | None) -> str:
+        if header and _REQUEST_ID.match(header):
+            return header
+        return f"{self._prefix}{next(self._counter):012x}"
 
 
 def log_request(method: str, path: str, route: str, status: int, millis: float) -> None:
     """One access-log line for an answered request (written by `InstrumentationMiddleware`)."""
-    if not _ACCESS.isEnabledFor(logging.INFO):
+    if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
         return
     path = scrub_text(path)
     # Built directly: logger.info would walk the stack for a caller that is always the same.
     record = logging.LogRecord(
-        _ACCESS.name,
+        ACCESS_LOGGER.name,
         logging.INFO,
         __file__,
         0,
@@ -119,7 +130,7 @@ def log_request(method: str, path: str, route: str, status: int, millis: float) 
     record.__dict__.update(fields)
     # Already safe: the formatters take these as they are instead of scanning the record.
     record.__dict__["_fields"] = fields
-    _ACCESS.handle(record)
+    ACCESS_LOGGER.handle(record)
 
 
 def mask_email(text: str) -> str:
@@ -179,6 +190,22 @@ def _add_fields(fields: dict[str, object], record: logging.LogRecord) -> dict[st
     return fields
 
 
+class SecondStamp:
+    """UTC ISO-8601 timestamps to the millisecond, the date formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._second_text = ""
+
+    def iso(self, created: float | None = None) -> str:
+        created = time.time() if created is None else created
+        second = int(created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(created % 1 * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, request fields, extras, exc."""
 
@@ -186,15 +213,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         # json.dumps with options builds a new encoder per call; this runs once per line.
         self._encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
-        self._second = -1
-        self._second_text = ""
-
-    def _stamp(self, created: float) -> str:
-        second = int(created)
-        if second != self._second:  # formatting the date once a second is enough
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._second_text}.{int(created % 1 * 1000):03d}Z"
+        self._stamp = SecondStamp().iso
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {

@@ -6,7 +6,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from forkable.ops.logs import bind_request, log_request, request_id_from
+from forkable.ops.access_log import AccessLog
+from forkable.ops.logs import RequestIds, bind_request
 from forkable.ops.metrics import Metrics
 
 _REQUEST_ID_HEADER = b"x-request-id"
@@ -46,10 +47,11 @@ class InstrumentationMiddleware:
     request's metrics (count and latency by method, route template and status) and one
     access-log line. One middleware rather than three: each layer costs every request."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: AccessLog | None) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.request_ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,8 +60,8 @@ class InstrumentationMiddleware:
         sent_id = next(
             (value for name, value in scope["headers"] if name == _REQUEST_ID_HEADER), None
         )
-        request_id = request_id_from(sent_id.decode("latin-1") if sent_id else None)
-        bind_request(request_id, scope.setdefault("state", {}))
+        request_id = self.request_ids(sent_id.decode("latin-1") if sent_id else None)
+        context = bind_request(request_id, scope.setdefault("state", {}))
         echo = (_REQUEST_ID_HEADER, request_id.encode("latin-1"))
         root_path = scope.get("root_path", "")
         status = 500  # an exception before the response starts becomes a 500 outside us
@@ -82,5 +84,7 @@ class InstrumentationMiddleware:
             route = route_template(scope, root_path)
             self.metrics.record_request(scope["method"], route, status, elapsed)
             path = scope["path"]
-            if self.access_log and (status >= 400 or path not in _QUIET_PATHS):
-                log_request(scope["method"], path, route, status, elapsed * 1000)
+            if self.access_log is not None and (status >= 400 or path not in _QUIET_PATHS):
+                self.access_log.request(
+                    context, scope["method"], path, route, status, elapsed * 1000
+                )

@@ -12,6 +12,7 @@ import pytest
 from forkable.ops.logs import (
     REDACTED,
     JsonFormatter,
+    RequestIds,
     StderrHandler,
     TextFormatter,
     bind_request,
@@ -19,7 +20,6 @@ from forkable.ops.logs import (
     is_secret_name,
     log_request,
     mask_email,
-    request_id_from,
     scrub_text,
 )
 
@@ -133,10 +133,16 @@ def test_text_lines_are_readable() -> None:
 
 
 def test_request_ids_from_callers_are_kept_only_when_sane() -> None:
-    assert request_id_from("abc-123_x.y:z") == "abc-123_x.y:z"
-    for bad in (None, "", "has space", "x" * 129, "semi;colon"):
-        made = request_id_from(bad)
-        assert len(made) == 32 and made != bad
+    request_ids = RequestIds()
+    assert request_ids("abc-123_x.y:z") == "abc-123_x.y:z"
+    made = [request_ids(bad) for bad in (None, "", "has space", "x" * 129, "semi;colon")]
+    assert all(len(new) == 32 and int(new, 16) >= 0 for new in made)
+    assert len(set(made)) == len(made)
+
+
+def test_new_request_ids_differ_between_processes() -> None:
+    # Each server process makes its own RequestIds: their ids never collide.
+    assert RequestIds()(None) != RequestIds()(None)
 
 
 def test_configure_logging_installs_one_handler_and_switches_format() -> None:

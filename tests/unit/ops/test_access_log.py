@@ -1,0 +1,148 @@
+"""The access log: JSON lines like every other log line, written in batches."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from forkable.ops.access_log import AccessLog
+from forkable.ops.logs import (
+    ACCESS_LOGGER,
+    JsonFormatter,
+    RequestContext,
+    bind_request,
+    log_request,
+)
+
+
+@dataclass
+class FakeSite:
+    id: str
+
+
+@dataclass
+class FakePrincipal:
+    user_id: int
+
+
+def _context(request_id: str = "req-9", *, signed_in: bool = True) -> RequestContext:
+    state: dict[str, object] = {"site": FakeSite("petpix")}
+    if signed_in:
+        state["principal"] = FakePrincipal(4)
+    return RequestContext(request_id, state)
+
+
+def _log(stream: io.StringIO, **options: float) -> AccessLog:
+    return AccessLog("json", stream=lambda: stream, **options)
+
+
+@pytest.fixture(autouse=True)
+def _access_logger_at_info() -> Iterator[None]:
+    ACCESS_LOGGER.setLevel(logging.INFO)
+    yield
+    ACCESS_LOGGER.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_json_lines_match_what_the_logging_formatter_writes(
+    signed_in: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    context = _context(signed_in=signed_in)
+    _log(stream).request(context, "POST", "/api/v1/generations", "/api/v1/generations", 202, 17.456)
+
+    fast = json.loads(stream.getvalue())
+
+    # The same request through logging, as the text format (and earlier versions) write it.
+    bind_request(context.request_id, context.state)
+    with caplog.at_level(logging.INFO, logger="forkable.access"):
+        log_request("POST", "/api/v1/generations", "/api/v1/generations", 202, 17.456)
+    (record,) = caplog.records
+    slow = json.loads(JsonFormatter().format(record))
+    assert list(fast) == list(slow)  # the same keys in the same order
+    assert {k: v for k, v in fast.items() if k != "ts"} == {
+        k: v for k, v in slow.items() if k != "ts"
+    }
+    assert fast["ts"].endswith("Z") and len(fast["ts"]) == len("2026-11-27T07:00:00.000Z")
+
+
+def test_paths_are_scrubbed_and_escaped() -> None:
+    stream = io.StringIO()
+    path = "/u/ada@example.com/fk_" + "x" * 40 + '/"quoted"\\back/é'
+    _log(stream).request(_context(), "GET", path, "unmatched", 404, 1.0)
+
+    line = json.loads(stream.getvalue())
+
+    assert line["path"] == '/u/a***@example.com/[redacted]/"quoted"\\back/é'
+    assert "ada@" not in stream.getvalue() and "fk_x" not in stream.getvalue()
+    assert line["msg"] == f"GET {line['path']} 404 1.0 ms"
+
+
+def test_started_it_writes_in_batches_and_close_writes_the_rest() -> None:
+    stream = io.StringIO()
+    log = _log(stream, flush_seconds=60)
+    log.start()
+    for number in range(3):
+        log.request(_context(f"req-{number}"), "GET", "/", "/", 200, 1.0)
+    assert stream.getvalue() == ""  # buffered until the next flush
+
+    log.close()
+
+    ids = [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()]
+    assert ids == ["req-0", "req-1", "req-2"]
+
+
+def test_the_flusher_writes_within_its_interval() -> None:
+    stream = io.StringIO()
+    log = _log(stream, flush_seconds=0.05)
+    log.start()
+    try:
+        log.request(_context(), "GET", "/", "/", 200, 1.0)
+        deadline = time.monotonic() + 5
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert json.loads(stream.getvalue())["route"] == "/"
+    finally:
+        log.close()
+
+
+def test_a_full_buffer_is_written_at_once() -> None:
+    stream = io.StringIO()
+    log = _log(stream, flush_seconds=60, max_buffered=2)
+    log.start()
+    try:
+        log.request(_context("a"), "GET", "/", "/", 200, 1.0)
+        assert stream.getvalue() == ""
+        log.request(_context("b"), "GET", "/", "/", 200, 1.0)
+        assert len(stream.getvalue().splitlines()) == 2
+    finally:
+        log.close()
+
+
+def test_not_started_every_line_is_written_at_once() -> None:
+    stream = io.StringIO()
+    _log(stream).request(_context(), "GET", "/", "/", 200, 1.0)
+    assert stream.getvalue().count("\n") == 1
+
+
+def test_the_access_logger_level_turns_lines_off() -> None:
+    stream = io.StringIO()
+    ACCESS_LOGGER.setLevel(logging.WARNING)
+    _log(stream).request(_context(), "GET", "/", "/", 200, 1.0)
+    assert stream.getvalue() == ""
+
+
+def test_text_format_goes_through_logging(caplog: pytest.LogCaptureFixture) -> None:
+    stream = io.StringIO()
+    with caplog.at_level(logging.INFO, logger="forkable.access"):
+        AccessLog("text", stream=lambda: stream).request(
+            _context(), "GET", "/pricing", "/pricing", 200, 2.5
+        )
+    assert stream.getvalue() == ""
+    assert [r.getMessage() for r in caplog.records] == ["GET /pricing 200 2.5 ms"]
