@@ -295,9 +295,12 @@ image: the benchmark process for direct, the server process (polls taken out) fo
 
 ### Where the overhead goes
 
-The steps `POST /api/v1/generations` (after authentication) and a runner worker take, called
-in-process in the same order (SQLite in a temp dir with the server's pragmas, local media
-store), median over every photo {args.sequential_reps} times. What the flow adds beyond their sum
+The steps `POST /api/v1/generations` (after authentication) and a runner worker take when a
+worker is idle, as in the latency runs: the row is created leased to that worker and it starts
+from the pixels the upload check decoded, so there is no claim transaction and no second
+decode (both come back for jobs that wait in a queue, as in the batches). Called in-process in
+the same order (SQLite in a temp dir with the server's pragmas, local media store), median over
+every photo {args.sequential_reps} times. What the flow adds beyond their sum
 is the rest of HTTP and the framework: receiving the body, the session lookup, the balance
 check, the rate limiter, the thread-pool hops, access logging, and waking a worker.
 
