@@ -313,10 +313,10 @@ class Metrics:
     def families(self) -> Iterable[Metric]:
         """The current values: this process's, or every worker's merged."""
         if self.multiprocess_dir is not None:
-            collector = prometheus_multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
-                None, path=str(self.multiprocess_dir)
+            merge = prometheus_multiprocess.MultiProcessCollector.merge
+            families: Iterable[Metric] = merge(  # type: ignore[no-untyped-call]
+                _readable_files(self.multiprocess_dir), accumulate=True
             )
-            families: Iterable[Metric] = collector.collect()  # type: ignore[no-untyped-call]
             return families
         return self.registry.collect()
 
@@ -327,6 +327,19 @@ class Metrics:
     def snapshot(self) -> Snapshot:
         """The counters alert rules read, without an HTTP scrape."""
         return summarise(self.families())
+
+
+def _readable_files(folder: Path) -> list[str]:
+    """The workers' metric files, but one a starting worker has created and not yet sized
+    (for a moment it is empty, and prometheus-client cannot read an empty file)."""
+    readable = []
+    for path in sorted(folder.glob("*.db")):
+        try:
+            if path.stat().st_size > 0:
+                readable.append(str(path))
+        except FileNotFoundError:
+            continue  # a worker exited and its live gauges' file was removed meanwhile
+    return readable
 
 
 def fresh_multiprocess_dir(data_dir: Path) -> Path:

@@ -21,6 +21,8 @@ def per_process(folder: Path) -> Counter[str]:
     counts: Counter[str] = Counter()
     for path in folder.glob("counter_*.db"):
         pid = path.stem.split("_", 1)[1]
+        if path.stat().st_size == 0:
+            continue  # a worker is creating it right now
         for family in MultiProcessCollector.merge([str(path)]):
             for sample in family.samples:
                 if sample.name == "forkable_http_requests_total" and sample.labels == ROUTE:

@@ -136,3 +136,14 @@ def test_the_multiprocess_folder_is_emptied_at_start(tmp_path: Path) -> None:
     assert fresh_multiprocess_dir(tmp_path) == folder
     assert not (folder / "counter_123.db").exists()
     assert (folder / "keep.txt").exists()
+
+
+def test_a_worker_file_still_being_created_does_not_break_a_scrape(tmp_path: Path) -> None:
+    # A starting worker creates its file empty and sizes it a moment later.
+    folder = fresh_multiprocess_dir(tmp_path)
+    (folder / "counter_999.db").touch()
+    metrics = Metrics(enabled=True, multiprocess_dir=folder)
+
+    text = metrics.exposition().decode()
+
+    assert list(text_string_to_metric_families(text)) is not None
