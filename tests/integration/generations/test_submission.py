@@ -10,7 +10,9 @@ from sqlalchemy import select
 from tests.factories import photo_bytes
 from tests.integration.generations.conftest import MakeUser
 
+from forkable.accounts.service import Principal
 from forkable.generations.models import Generation, Status
+from forkable.generations.service import Submitted
 from forkable.generations.submission import submit_and_start
 from forkable.generations.uploads import ValidatedImage, validate_image
 from forkable.ledger.book import InsufficientTokens
@@ -31,6 +33,27 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     raise TimeoutError("condition not met")
 
 
+def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
+    """One photo, cost 1, no style, no Idempotency-Key."""
+    return submit_and_start(
+        services.database,
+        services.store,
+        services.runner,
+        user,
+        image=_photo(),
+        style=None,
+        cost=1,
+        idempotency_key=None,
+        inline=inline,
+    )
+
+
+def _start_and_wait_for_an_idle_worker(services: Services) -> None:
+    services.runner.start()
+    _wait_until(lambda: services.runner.reserve_idle_worker() is not None)
+    services.runner.release()
+
+
 def _generation(services: Services, generation_id: str) -> Generation:
     with services.database.session() as session:
         generation = session.scalar(select(Generation).where(Generation.id == generation_id))
@@ -42,21 +65,9 @@ def test_an_idle_worker_starts_the_job_from_the_submit_transaction(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(3)
-    services.runner.start()
-    _wait_until(lambda: services.runner.reserve_idle_worker() is not None)
-    services.runner.release()
+    _start_and_wait_for_an_idle_worker(services)
 
-    submitted = submit_and_start(
-        services.database,
-        services.store,
-        services.runner,
-        user,
-        image=_photo(),
-        style=None,
-        cost=1,
-        idempotency_key=None,
-        inline=False,
-    )
+    submitted = _submit(services, user, inline=False)
 
     generation = submitted.generation
     assert generation.status == Status.RUNNING  # leased in the same transaction
@@ -71,17 +82,7 @@ def test_an_idle_worker_starts_the_job_from_the_submit_transaction(
 def test_without_an_idle_worker_the_job_is_queued(services: Services, make_user: MakeUser) -> None:
     user = make_user(3)  # the runner is not started: no worker is idle
 
-    submitted = submit_and_start(
-        services.database,
-        services.store,
-        services.runner,
-        user,
-        image=_photo(),
-        style=None,
-        cost=1,
-        idempotency_key=None,
-        inline=False,
-    )
+    submitted = _submit(services, user, inline=False)
 
     assert submitted.generation.status == Status.QUEUED
     assert services.runner.run_once()
@@ -93,17 +94,7 @@ def test_inline_the_job_has_finished_when_the_submit_returns(
 ) -> None:
     user = make_user(3)
 
-    submitted = submit_and_start(
-        services.database,
-        services.store,
-        services.runner,
-        user,
-        image=_photo(),
-        style=None,
-        cost=1,
-        idempotency_key=None,
-        inline=True,
-    )
+    submitted = _submit(services, user, inline=True)
 
     generation = _generation(services, submitted.generation.id)
     assert (generation.status, generation.attempts) == (Status.SUCCEEDED, 1)
@@ -113,22 +104,10 @@ def test_a_refused_submit_gives_back_the_worker_and_the_pixels(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(0)
-    services.runner.start()
-    _wait_until(lambda: services.runner.reserve_idle_worker() is not None)
-    services.runner.release()
+    _start_and_wait_for_an_idle_worker(services)
 
     with pytest.raises(InsufficientTokens):
-        submit_and_start(
-            services.database,
-            services.store,
-            services.runner,
-            user,
-            image=_photo(),
-            style=None,
-            cost=1,
-            idempotency_key=None,
-            inline=False,
-        )
+        _submit(services, user, inline=False)
 
     assert services.runner.reservations == 0
     assert len(services.runner.decoded) == 0
