@@ -169,22 +169,7 @@ def grant_tokens(
             reason=reason,
             actor=actor.email,
         )
-        balance = get_balance(session, user.id)
-        audit = write_audit(
-            session,
-            actor,
-            "tokens.grant",
-            target_type="user",
-            target_id=str(user.id),
-            details={
-                "email": user.email,
-                "amount": amount,
-                "reason": reason,
-                "ref": ref,
-                "available_after": balance.available,
-            },
-        )
-        return TokenChange(audit.id, user.id, user.email, amount, ref, balance)
+        return _token_change(session, actor, "tokens.grant", user, amount, reason, ref)
 
 
 def revoke_tokens(
@@ -215,22 +200,29 @@ def revoke_tokens(
                 else f"none: they owe {_tokens(-exc.available)}"
             )
             raise AdminError(f"Cannot revoke {_tokens(amount)}: {user.email} has {has}.") from None
-        balance = get_balance(session, user.id)
-        audit = write_audit(
-            session,
-            actor,
-            "tokens.revoke",
-            target_type="user",
-            target_id=str(user.id),
-            details={
-                "email": user.email,
-                "amount": amount,
-                "reason": reason,
-                "ref": ref,
-                "available_after": balance.available,
-            },
-        )
-        return TokenChange(audit.id, user.id, user.email, -amount, ref, balance)
+        return _token_change(session, actor, "tokens.revoke", user, -amount, reason, ref)
+
+
+def _token_change(
+    session: Session, actor: Actor, action: str, user: User, change: int, reason: str, ref: str
+) -> TokenChange:
+    """Audit a grant (``change`` > 0) or revoke (< 0) booked in this transaction."""
+    balance = get_balance(session, user.id)
+    audit = write_audit(
+        session,
+        actor,
+        action,
+        target_type="user",
+        target_id=str(user.id),
+        details={
+            "email": user.email,
+            "amount": abs(change),
+            "reason": reason,
+            "ref": ref,
+            "available_after": balance.available,
+        },
+    )
+    return TokenChange(audit.id, user.id, user.email, change, ref, balance)
 
 
 def disable_user(database: Database, actor: Actor, user_id: int, reason: str) -> AccountChange:
