@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.generations.messages import failure_message
-from forkable.generations.models import Generation, HoldState, Status, hold_ref
+from forkable.generations.models import Generation, HoldState, Status
 from forkable.ledger.book import capture_hold, void_hold
 from forkable.ops.facts import GenerationFinished, note
 from forkable.providers.base import DEADLINE, Usage
@@ -111,7 +111,7 @@ def _finish(
     owner: str | None,
     values: dict[str, object],
     expired_before: datetime | None = None,
-) -> _Finished | None:
+) -> Generation | None:
     """Move a running generation to its final state, if this caller still holds it."""
     conditions = [Generation.id == generation_id, Generation.status == Status.RUNNING]
     if owner is not None:
@@ -123,19 +123,9 @@ def _finish(
         update(Generation)
         .where(*conditions)
         .values(lease_owner=None, lease_expires_at=None, finished_at=now, **values)
-        .returning(
-            Generation.site_id,
-            Generation.provider,
-            Generation.style,
-            Generation.cost_usd,
-            Generation.created_at,
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return _Finished(
-        generation_id, row.site_id, row.provider, row.style, row.cost_usd, row.created_at, now
-    )
+        .returning(Generation)
+    ).scalar_one_or_none()
+    return row
 
 
 def complete(
@@ -171,7 +161,7 @@ def complete(
         if generation is None:
             return False
         capture_hold(session, site_id=generation.site_id, hold_ref=generation.ref)
-        note(session, generation.fact("succeeded", None))
+        note(session, _finished(generation, "succeeded", None))
     return True
 
 
@@ -208,37 +198,22 @@ def fail(
         if generation is None:
             return False
         void_hold(session, site_id=generation.site_id, hold_ref=generation.ref, reason=reason)
-        note(session, generation.fact("failed", reason))
+        note(session, _finished(generation, "failed", reason))
     return True
 
 
-@dataclass(frozen=True)
-class _Finished:
-    """What a state change needs of the generation it finished (not the whole row)."""
-
-    id: str
-    site_id: str
-    provider: str | None
-    style: str | None
-    cost_usd: float | None
-    created_at: datetime
-    finished_at: datetime
-
-    @property
-    def ref(self) -> str:
-        return hold_ref(self.id)
-
-    def fact(self, outcome: str, reason: str | None) -> GenerationFinished:
-        """What metrics learn of the generation's end, once its transaction commits."""
-        return GenerationFinished(
-            site_id=self.site_id,
-            provider=self.provider,
-            style=self.style,
-            outcome=outcome,
-            reason=reason,
-            seconds=(self.finished_at - self.created_at).total_seconds(),
-            cost_usd=self.cost_usd,
-        )
+def _finished(generation: Generation, outcome: str, reason: str | None) -> GenerationFinished:
+    """What metrics learn of a generation's end, once its transaction commits."""
+    waited = (generation.finished_at or utcnow()) - generation.created_at
+    return GenerationFinished(
+        site_id=generation.site_id,
+        provider=generation.provider,
+        style=generation.style,
+        outcome=outcome,
+        reason=reason,
+        seconds=waited.total_seconds(),
+        cost_usd=generation.cost_usd,
+    )
 
 
 def requeue(
