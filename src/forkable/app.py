@@ -177,6 +177,7 @@ def create_app(
             alerts.start()
         if access_log is not None:
             access_log.start()
+        services.metrics.start()
         try:
             yield
         finally:
@@ -188,7 +189,7 @@ def create_app(
                 watcher.stop()
             services.runner.stop()
             database.dispose()
-            services.metrics.mark_dead()
+            services.metrics.stop()
 
     init_sentry(settings)  # before the app exists: its integration wraps the app class
     app = FastAPI(

@@ -4,7 +4,9 @@ Through `logging`, a line costs a LogRecord, a handler lock, a formatter walking
 write to stderr, about as much as serving a small API call. An access line always has the
 same fields, so in JSON (production) it is built with one f-string, the same keys in the same
 order as `JsonFormatter` writes, and appended to a buffer that a flusher thread writes out a
-few times a second, all lines at once; `close()` writes what is left. A process killed with
+few times a second, all lines at once; `close()` writes what is left. The part of a line that
+depends only on the method, path, route and status (scrubbed, JSON-escaped) is kept for the
+next request like it, as most requests repeat a few hundred paths. A process killed with
 SIGKILL loses at most the last `flush_seconds` of access lines (never other log lines).
 
 The human-readable development format goes through `logging` as every other line does.
@@ -13,6 +15,7 @@ Either way the logger "forkable.access" decides: raising its level turns the lin
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -40,6 +43,7 @@ class AccessLog:
         self.max_buffered = max_buffered
         self._stream = stream
         self._stamp = SecondStamp()
+        self._fragments = functools.lru_cache(maxsize=1024)(_fragments)
         # deque.append and popleft are atomic: request threads never wait for the writer.
         self._lines: deque[str] = deque()
         self._write_lock = threading.Lock()
@@ -61,18 +65,15 @@ class AccessLog:
         if not self.json:
             log_request(method, path, route, status, millis)
             return
-        path = scrub_text(path)
+        message_head, fields = self._fragments(method, path, route, status)
         site, user_id = context.site_id, context.user_id
         # request_id is a checked token and a site id a slug: neither needs JSON escaping.
         site_field = "" if site is None else f', "site": "{site}"'
         user_field = "" if user_id is None else f', "user_id": {user_id}'
-        message = encode_basestring(f"{method} {path} {status} {millis:.1f} ms")
         line = (
             f'{{"ts": "{self._stamp.iso()}", "level": "info", "logger": "forkable.access", '
-            f'"msg": {message}, "request_id": "{context.request_id}"{site_field}{user_field}, '
-            f'"event": "request", "method": {encode_basestring(method)}, '
-            f'"path": {encode_basestring(path)}, "route": {encode_basestring(route)}, '
-            f'"status": {status}, "duration_ms": {round(millis, 2)!r}}}\n'
+            f'"msg": {message_head}{millis:.1f} ms", "request_id": "{context.request_id}"'
+            f'{site_field}{user_field}, {fields}, "duration_ms": {millis:.2f}}}\n'
         )
         self._lines.append(line)
         if self._flusher is None or len(self._lines) >= self.max_buffered:
@@ -112,3 +113,16 @@ class AccessLog:
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_seconds):
             self.flush()
+
+
+def _fragments(method: str, path: str, route: str, status: int) -> tuple[str, str]:
+    """The start of a line's message, up to its duration, and its request fields, as JSON."""
+    path = scrub_text(path)
+    # The duration and " ms" that follow need no escaping, so the closing quote comes later.
+    message_head = encode_basestring(f"{method} {path} {status} ")[:-1]
+    fields = (
+        f'"event": "request", "method": {encode_basestring(method)}, '
+        f'"path": {encode_basestring(path)}, "route": {encode_basestring(route)}, '
+        f'"status": {status}'
+    )
+    return message_head, fields

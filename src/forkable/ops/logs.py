@@ -196,14 +196,20 @@ class SecondStamp:
     def __init__(self) -> None:
         self._second = -1
         self._second_text = ""
+        self._last = (-1, "")  # one tuple, so that threads never see half of an update
 
     def iso(self, created: float | None = None) -> str:
-        created = time.time() if created is None else created
-        second = int(created)
+        millis = int((time.time() if created is None else created) * 1000)
+        last = self._last
+        if millis == last[0]:
+            return last[1]  # busy servers write several lines a millisecond
+        second, fraction = divmod(millis, 1000)
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{int(created % 1 * 1000):03d}Z"
+        text = f"{self._second_text}.{fraction:03d}Z"
+        self._last = (millis, text)
+        return text
 
 
 class JsonFormatter(logging.Formatter):

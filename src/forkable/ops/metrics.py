@@ -4,7 +4,8 @@ One `Metrics` is built per app by `forkable.app.build_services` and reached as
 `services.metrics` (routes, the alerting engine) or handed explicitly to what needs it (the
 HTTP middleware, the provider resolver). Its methods record events:
 
-    metrics.record_request(method, route, status, seconds)       # InstrumentationMiddleware
+    metrics.record_request(method, route, status, seconds)       # or metrics.requests, see
+                                                                 # forkable.ops.request_tally
     metrics.record_generation(site, provider, style, outcome, seconds, reason=..., cost_usd=...)
     metrics.record_provider_retry(provider, kind)                # "429", "503", "timeout" ...
     metrics.record_provider_error(provider, reason)              # providers.base reasons
@@ -31,7 +32,7 @@ The metric objects hang off a `CollectorRegistry` of this app, not prometheus-cl
 `REGISTRY`: tests build several apps in one process, each with its own counts. With several
 worker processes (`PROMETHEUS_MULTIPROC_DIR`, set by `forkable serve --workers N`),
 prometheus-client keeps every value in per-process files in that folder; exposition and
-snapshot then merge the files of every worker, and `mark_dead()` retires this process's live
+snapshot then merge the files of every worker, and `stop()` retires this process's live
 gauges when it exits.
 """
 
@@ -47,6 +48,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from forkable.ops.facts import Fact, GenerationFinished, LedgerBooked, PurchasePaid
+from forkable.ops.request_tally import RequestTally
 from forkable.ops.snapshot import Snapshot, summarise
 
 __all__ = ["Metrics", "Snapshot", "fresh_multiprocess_dir"]
@@ -54,8 +56,6 @@ __all__ = ["Metrics", "Snapshot", "fresh_multiprocess_dir"]
 # 2.0 is a bound so that "p95 above 2 s" reads an exact bucket edge.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 GENERATION_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
-# Anything else a client invents would be a new series: count it as "other".
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LOGIN_OUTCOMES = ("success", "failure", "throttled")
 _GRANTS = frozenset({"signup_bonus", "purchase", "admin_grant"})
 
@@ -67,7 +67,6 @@ class Metrics:
         self.enabled = enabled
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
         self.http_requests = Counter(
             "forkable_http_requests",
@@ -87,6 +86,10 @@ class Metrics:
             "HTTP requests being answered now.",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        # Requests are counted without locks and added to the three metrics above in batches.
+        self.requests = RequestTally(
+            self.http_requests, self.http_duration, self.http_in_progress, HTTP_BUCKETS
         )
         self.generations = Counter(
             "forkable_generations",
@@ -188,20 +191,9 @@ class Metrics:
     # -- recording -------------------------------------------------------------------------
 
     def record_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if not self.enabled:
-            return
-        method = method if method in METHODS else "other"
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            # labels() locks and builds tuples on every call: look each series up once.
-            children = (
-                self.http_requests.labels(method, route, str(status)),
-                self.http_duration.labels(method, route),
-            )
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """One answered request (`InstrumentationMiddleware` counts through `requests`)."""
+        if self.enabled:
+            self.requests.record(method, route, status, seconds)
 
     def record_generation(
         self,
@@ -303,8 +295,16 @@ class Metrics:
         self.generations_refused.labels(site, "spend_cap")
         self.webhooks.labels("invalid_signature")
 
-    def mark_dead(self) -> None:
-        """This worker is exiting: its live gauges (in progress, circuits) stop counting."""
+    def start(self) -> None:
+        """A worker among several: hand its request counts to the shared files every second."""
+        if self.enabled and self.multiprocess_dir is not None:
+            self.requests.start()
+
+    def stop(self) -> None:
+        """This process stops serving: its last request counts are written, its live gauges
+        (in progress, circuits) stop counting."""
+        if self.enabled:
+            self.requests.stop()
         if self.multiprocess_dir is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
 
@@ -312,6 +312,8 @@ class Metrics:
 
     def families(self) -> Iterable[Metric]:
         """The current values: this process's, or every worker's merged."""
+        if self.enabled:
+            self.requests.sync()
         if self.multiprocess_dir is not None:
             merge = prometheus_multiprocess.MultiProcessCollector.merge
             families: Iterable[Metric] = merge(  # type: ignore[no-untyped-call]

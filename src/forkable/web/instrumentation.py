@@ -23,10 +23,14 @@ def route_template(scope: Scope, root_path: str = "") -> str:
     part of the request path before the route's own, with the path parameters filled in.
     """
     route = scope.get("route")
-    template = getattr(route, "path_format", None)
     path: str = scope["path"]
+    params = scope.get("path_params")
+    if route is not None and not params:
+        # A matched route without parameters matched the whole path: it is its own template.
+        return path
+    template = getattr(route, "path_format", None)
     if isinstance(template, str):
-        params = scope.get("path_params") or {}
+        params = params or {}
         try:
             concrete = template.format(**{k: str(v) for k, v in params.items()})
         except (KeyError, IndexError, ValueError):
@@ -57,10 +61,12 @@ class InstrumentationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent_id = next(
-            (value for name, value in scope["headers"] if name == _REQUEST_ID_HEADER), None
-        )
-        request_id = self.request_ids(sent_id.decode("latin-1") if sent_id else None)
+        sent_id = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_HEADER:
+                sent_id = value.decode("latin-1")
+                break
+        request_id = self.request_ids(sent_id)
         context = bind_request(request_id, scope.setdefault("state", {}))
         echo = (_REQUEST_ID_HEADER, request_id.encode("latin-1"))
         root_path = scope.get("root_path", "")
@@ -73,16 +79,16 @@ class InstrumentationMiddleware:
                 message["headers"] = [*message.get("headers", ()), echo]
             await send(message)
 
-        in_progress = self.metrics.http_in_progress
-        in_progress.inc()
+        tally = self.metrics.requests.for_this_thread()
+        tally.in_progress += 1
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            in_progress.dec()
+            tally.in_progress -= 1
             route = route_template(scope, root_path)
-            self.metrics.record_request(scope["method"], route, status, elapsed)
+            tally.record(scope["method"], route, status, elapsed)
             path = scope["path"]
             if self.access_log is not None and (status >= 400 or path not in _QUIET_PATHS):
                 self.access_log.request(

@@ -146,3 +146,21 @@ def test_text_format_goes_through_logging(caplog: pytest.LogCaptureFixture) -> N
         )
     assert stream.getvalue() == ""
     assert [r.getMessage() for r in caplog.records] == ["GET /pricing 200 2.5 ms"]
+
+
+def test_a_repeated_request_keeps_its_own_duration_and_ids() -> None:
+    stream = io.StringIO()
+    log = _log(stream)
+    log.request(_context("first"), "GET", "/api/v1/packs", "/api/v1/packs", 200, 1.0)
+    log.request(_context("second"), "GET", "/api/v1/packs", "/api/v1/packs", 200, 2.345)
+    log.request(_context("third"), "GET", "/api/v1/packs", "/api/v1/packs", 304, 0.5)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    assert [line["msg"] for line in lines] == [
+        "GET /api/v1/packs 200 1.0 ms",
+        "GET /api/v1/packs 200 2.3 ms",
+        "GET /api/v1/packs 304 0.5 ms",
+    ]
+    assert [line["duration_ms"] for line in lines] == [1.0, 2.35, 0.5]
+    assert [line["request_id"] for line in lines] == ["first", "second", "third"]

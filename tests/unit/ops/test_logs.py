@@ -13,6 +13,7 @@ from forkable.ops.logs import (
     REDACTED,
     JsonFormatter,
     RequestIds,
+    SecondStamp,
     StderrHandler,
     TextFormatter,
     bind_request,
@@ -187,3 +188,12 @@ def test_access_lines_are_structured_and_scrubbed(caplog: pytest.LogCaptureFixtu
     assert "_fields" not in line
     text = TextFormatter().format(written)
     assert "route=unmatched status=404" in text and "ada@" not in text
+
+
+def test_timestamps_are_utc_to_the_millisecond() -> None:
+    stamp = SecondStamp()
+    assert stamp.iso(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
+    assert stamp.iso(1_700_000_000.1239) == "2023-11-14T22:13:20.123Z"  # the same millisecond
+    assert stamp.iso(1_700_000_000.9996) == "2023-11-14T22:13:20.999Z"  # cut, never rounded up
+    assert stamp.iso(1_700_000_001.0004) == "2023-11-14T22:13:21.000Z"
+    assert stamp.iso(1_600_000_000.05) == "2020-09-13T12:26:40.050Z"  # back in time too
