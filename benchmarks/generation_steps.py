@@ -34,8 +34,6 @@ from forkable.storage import LocalMediaStore
 
 FILTER = "coloring_book"
 FILTER_STEP = "filter (not overhead)"
-# Done by the route while the idle worker runs the filter: CPU, but not latency.
-BESIDE_FILTER_STEP = "photo re-encode + store.put (fsync), beside the filter"
 OWNER = "bench-runner"
 # uvicorn hands the body to the app in pieces about this size.
 CHUNK_BYTES = 64 * 1024
@@ -119,14 +117,12 @@ def route_steps(p: Pipeline, data: bytes, times: Times) -> tuple[ValidatedImage,
     body, content_type = multipart(data)
     upload = timed(times, "multipart parse", lambda: parse_upload(body, content_type, p.max_bytes))
     image = timed(
-        times,
-        "validate_image (decode, orient)",
-        lambda: validate_image(upload.file_bytes, max_bytes=p.max_bytes),
+        times, "validate_image", lambda: validate_image(upload.file_bytes, max_bytes=p.max_bytes)
     )
     # With a worker idle (one generation at a time), the row is created leased to it.
     submitted = timed(
         times,
-        "service.submit (row, hold & lease tx)",
+        "service.submit (input file + row, hold & lease tx)",
         lambda: service.submit(
             p.database,
             p.store,
@@ -137,12 +133,6 @@ def route_steps(p: Pipeline, data: bytes, times: Times) -> tuple[ValidatedImage,
             idempotency_key=None,
             lease=Lease.starting_now(OWNER, 30),
         ),
-    )
-    # The worker has started from the pixels; meanwhile the route stores the photo.
-    timed(
-        times,
-        BESIDE_FILTER_STEP,
-        lambda: service.store_input(p.store, submitted.generation, image),
     )
     return image, service.started_job(submitted.generation)
 

@@ -97,8 +97,6 @@ class JobRunner:
         self._idle = 0
         self._reserved = 0
         self._idle_lock = threading.Lock()
-        # Jobs started before their photo was stored (`start_leased`): set once it is.
-        self._storing: dict[str, threading.Event] = {}
 
     def start(self) -> None:
         self._stop.clear()
@@ -167,25 +165,13 @@ class JobRunner:
             self._reserved -= 1
 
     def start_leased(self, job: ClaimedJob) -> None:
-        """Hand a job leased at submission (see `reserve_idle_worker`) to a waiting worker.
-
-        The worker starts from the kept pixels while the caller stores the photo, then calls
-        `input_stored`; until then the job is not put back in the queue, where a worker of
-        another process could claim it and find no photo.
-        """
-        self._storing[job.id] = threading.Event()
+        """Hand a job leased at submission (see `reserve_idle_worker`) to a waiting worker."""
         with self._active_lock:
             self._active.add(job.id)  # the keeper renews its lease until a worker is done
         with self._idle_lock:
             self._reserved -= 1
             self._started.append(job)
         self._wake.set()
-
-    def input_stored(self, generation_id: str) -> None:
-        """The photo of a job handed over by `start_leased` is stored (or failed to be)."""
-        storing = self._storing.pop(generation_id, None)
-        if storing is not None:
-            storing.set()
 
     def run_once(self, generation_id: str | None = None) -> bool:
         """Claim and process one job (the oldest, or the one named) in this thread.
@@ -234,9 +220,6 @@ class JobRunner:
         except ProviderError as exc:
             logger.warning("generation %s failed: %s", job.id, exc)
             if exc.retryable and job.attempt < self.config.max_attempts:
-                storing = self._storing.get(job.id)
-                if storing is not None:
-                    storing.wait(self.config.lease_seconds)
                 jobs.requeue(self.database, job.id, owner=self.owner)
                 self._wake.set()
             else:

@@ -84,18 +84,13 @@ def submit(
 
     Raises InsufficientTokens (nothing kept). With an Idempotency-Key already used by this
     user, returns the earlier generation and holds nothing more. ``generation_id`` (made
-    here when not given) lets the caller prepare for the job before its row exists.
-
-    With a ``lease`` the row starts out running, leased as `jobs.claim_next` would have leased
-    it, for a worker of this process that starts it at once from the decoded pixels. Nobody
-    else reads the stored photo before the lease expires, so it is not stored here: the caller
-    stores it with `store_input` once the job has started, while the worker runs.
+    here when not given) lets the caller prepare for the job before its row exists. With a
+    ``lease`` the row starts out running, leased as `jobs.claim_next` would have leased it,
+    for a worker that starts it at once without claiming it from the queue.
     """
     generation_id = generation_id or new_generation_id()
     key = input_key(principal.site_id, generation_id, image.extension)
-    stored = lease is None
-    if stored:
-        store.put(key, image.data, image.media_type)
+    store.put(key, image.data, image.media_type)
     generation = Generation(
         id=generation_id,
         site_id=principal.site_id,
@@ -126,24 +121,15 @@ def submit(
                 ref=generation.ref,
             )
     except IntegrityError:
-        if stored:
-            store.delete(key)
+        store.delete(key)
         earlier = find_by_idempotency_key(database, principal, idempotency_key or "")
         if idempotency_key is None or earlier is None:
             raise
         return Submitted(earlier, created=False)
     except BaseException:
-        if stored:
-            store.delete(key)
+        store.delete(key)
         raise
     return Submitted(generation, created=True)
-
-
-def store_input(store: MediaStore, generation: Generation, image: ValidatedImage) -> None:
-    """Store the photo of a generation submitted with a lease (see `submit`)."""
-    if generation.input_key is None:
-        raise ValueError(f"generation {generation.id} has no input")
-    store.put(generation.input_key, image.data, image.media_type)
 
 
 def get_for(database: Database, principal: Principal, generation_id: str) -> Generation | None:

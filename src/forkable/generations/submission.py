@@ -3,23 +3,17 @@
 `service.submit` is the transaction (row + hold). Around it, this module does what lets a job
 start without delay when it can: the decoded pixels are kept for the worker, and when a worker
 is idle the new row is created already leased to this process, so the worker starts at once
-instead of claiming the job from the queue in a transaction of its own, and the photo is
-re-encoded and stored while the worker runs rather than before.
+instead of claiming the job from the queue in a transaction of its own.
 """
 
 from __future__ import annotations
 
-import logging
-
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.generations import service
-from forkable.generations.models import Generation
 from forkable.generations.runner import JobRunner
 from forkable.generations.uploads import ValidatedImage
 from forkable.storage import MediaStore
-
-logger = logging.getLogger(__name__)
 
 
 def submit_and_start(
@@ -61,35 +55,13 @@ def submit_and_start(
     if not submitted.created:  # an earlier submission with the same Idempotency-Key
         _abandon(runner, generation_id, reserved)
         return submitted
-    generation = submitted.generation
     if lease is None:
-        runner.notify()  # queued (its photo stored first): the first free worker claims it
+        runner.notify()  # queued: the first free worker claims it
     elif inline:
-        _store_input(store, generation, image)
-        runner.run_leased(service.started_job(generation))
+        runner.run_leased(service.started_job(submitted.generation))
     else:
-        runner.start_leased(service.started_job(generation))
-        try:
-            _store_input(store, generation, image)
-        finally:
-            runner.input_stored(generation.id)
+        runner.start_leased(service.started_job(submitted.generation))
     return submitted
-
-
-def _store_input(store: MediaStore, generation: Generation, image: ValidatedImage) -> None:
-    """Store the photo of a job that starts from its pixels, which do not need the file.
-
-    Only a restart (or a retry in another process) reads it; if it cannot be written now, the
-    job still runs and the error is logged rather than answered, as the hold is taken.
-    """
-    try:
-        service.store_input(store, generation, image)
-    except Exception:
-        logger.exception(
-            "the photo of generation %s could not be stored",
-            generation.id,
-            extra={"event": "input_not_stored", "generation_id": generation.id},
-        )
 
 
 def _abandon(runner: JobRunner, generation_id: str, reserved: bool) -> None:

@@ -11,17 +11,41 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 from tests.factories import photo_bytes, sign_up, upload, wait_for
-from tests.support.providers import FailingProvider, FixedResolver
 
 from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, create_app
 from forkable.generations.models import Generation
 from forkable.generations.runner import RunnerConfig
 from forkable.ledger.verify import verify
-from forkable.providers.base import BLOCKED, DOWN
+from forkable.providers.base import BLOCKED, DOWN, ProviderError, TransformRequest, TransformResult
+from forkable.providers.resolver import Choice, ProviderResolver
 from forkable.services import Services
 from forkable.settings import Settings
-from forkable.sites import SiteRegistry
+from forkable.sites import Site, SiteRegistry
+
+
+class FailingProvider:
+    """A provider plugin whose service refuses everything, as a real one can."""
+
+    name = "test:failing"
+
+    def __init__(self, reason: str, retryable: bool = False) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        self.calls = 0
+
+    def transform(self, request: TransformRequest) -> TransformResult:
+        self.calls += 1
+        raise ProviderError(self.reason, "refused by the test provider", retryable=self.retryable)
+
+
+class FixedResolver(ProviderResolver):
+    def __init__(self, settings: Settings, provider: FailingProvider) -> None:
+        super().__init__(settings)
+        self.provider = provider
+
+    def for_site(self, site: Site) -> Choice:
+        return Choice(self.provider, offline_preview=False)
 
 
 def _client_with(
