@@ -31,9 +31,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        options = connection.get_execution_options()
+        # A connection remembers its setting: change it only for the transactions that differ.
+        synchronous = options.get("sqlite_synchronous", "FULL")
+        info = connection.connection.info
+        if info.get("synchronous", "FULL") != synchronous:
+            connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            info["synchronous"] = synchronous
         # Read-then-write transactions take the write lock up front; otherwise two of them can
         # both read, then one fails to upgrade its lock (SQLITE_BUSY) instead of waiting.
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        immediate = options.get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -64,6 +71,9 @@ class Database:
         )
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
+        self._undurable_write_sessions = sessionmaker(
+            write_engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -72,9 +82,19 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A write transaction: committed on success, rolled back on any exception."""
-        with self._writer_turn, self._write_sessions() as session, session.begin():
+    def transaction(self, *, durable: bool = True) -> Iterator[Session]:
+        """A write transaction: committed on success, rolled back on any exception.
+
+        ``durable=False`` commits without waiting for the disk (SQLite `synchronous=NORMAL`,
+        PostgreSQL `synchronous_commit=off`): a power cut or an operating-system crash can undo
+        the last such commits, a crash of this process cannot, and the database stays
+        consistent either way. Only for changes whose loss puts things back as the reaper
+        would (a job's lease), never for money.
+        """
+        sessions = self._write_sessions if durable else self._undurable_write_sessions
+        with self._writer_turn, sessions() as session, session.begin():
+            if not durable and not self.is_sqlite:
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
     def ping(self) -> None:

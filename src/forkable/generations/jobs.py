@@ -42,9 +42,14 @@ class Lease:
 def claim_next(
     database: Database, *, owner: str, lease_seconds: float, generation_id: str | None = None
 ) -> ClaimedJob | None:
-    """Lease the oldest queued generation (or the one named) to ``owner``; None if none."""
+    """Lease the oldest queued generation (or the one named) to ``owner``; None if none.
+
+    The claim does not wait for the disk: if a power cut undoes it, the job is queued again
+    with its earlier attempt count, as the reaper would have left it (its hold is untouched).
+    A later durable commit (the job's end) writes it to disk first in any case.
+    """
     now = utcnow()
-    with database.transaction() as session:
+    with database.transaction(durable=False) as session:
         # SKIP LOCKED lets PostgreSQL workers pass each other; SQLite serialises writers anyway.
         query = select(Generation.id).where(
             Generation.status == Status.QUEUED, Generation.deleted_at.is_(None)

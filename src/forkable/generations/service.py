@@ -38,21 +38,25 @@ def input_key(site_id: str, generation_id: str, extension: str) -> str:
     return f"{site_id}/{generation_id[:2]}/{generation_id}-input{extension}"
 
 
-def available_tokens(database: Database, user_id: int) -> int:
-    with database.session() as session:
-        return get_balance(session, user_id).available
+@dataclass(frozen=True)
+class Standing:
+    """What a submit checks before reading the upload: the site's spend, the user's tokens."""
+
+    spent_today_usd: float  # estimated provider spend of the site since midnight UTC
+    available_tokens: int
 
 
-def spend_today(database: Database, site_id: str) -> float:
-    """Estimated provider spend of a site since midnight UTC, in dollars."""
+def standing(database: Database, site_id: str, user_id: int) -> Standing:
+    """The site's spend today and the user's available tokens, read in one session."""
     midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     with database.session() as session:
-        total = session.scalar(
+        spent = session.scalar(
             select(func.coalesce(func.sum(Generation.cost_usd), 0.0)).where(
                 Generation.site_id == site_id, Generation.created_at >= midnight
             )
         )
-    return float(total or 0.0)
+        available = get_balance(session, user_id).available
+    return Standing(float(spent or 0.0), available)
 
 
 def find_by_idempotency_key(

@@ -117,7 +117,10 @@ async def create_generation(
         )
 
     cap = site.manifest.limits.daily_spend_cap_usd
-    spent = await run_in_threadpool(service.spend_today, services.database, site.id)
+    standing = await run_in_threadpool(
+        service.standing, services.database, site.id, principal.user_id
+    )
+    spent = standing.spent_today_usd
     if spent >= cap:
         logger.warning(
             "daily spend cap reached on %s: %.2f of %.2f USD",
@@ -135,11 +138,8 @@ async def create_generation(
         )
 
     cost = site.manifest.pricing.cost_per_generation
-    available = await run_in_threadpool(
-        service.available_tokens, services.database, principal.user_id
-    )
-    if available < cost:
-        raise _not_enough(cost, available)
+    if standing.available_tokens < cost:
+        raise _not_enough(cost, standing.available_tokens)
 
     max_bytes = site.manifest.transform.max_upload_mb * _MEGABYTE
     length = request.headers.get("content-length")
