@@ -3,6 +3,10 @@
 The database row is the truth; this runner only holds leases. If the process dies, its leases
 expire and the reaper of any process (this one after a restart, or another) puts the jobs back
 in the queue, or fails them with their tokens returned after the last attempt.
+
+A worker makes the result and hands it to a finisher thread, which stores it and commits the
+job's end (both wait for the disk, and the commit for SQLite's single writer) while the worker
+starts its next job. The job stays leased, its lease renewed, until the finisher is done.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -30,6 +35,7 @@ from forkable.providers.base import (
     ProviderError,
     TransformRequest,
     TransformResult,
+    Usage,
 )
 from forkable.providers.resolver import ProviderResolver
 from forkable.sites import Site, SiteRegistry
@@ -49,6 +55,17 @@ class RunnerConfig:
     max_attempts: int = 3
     deadline_seconds: float = 120.0
     poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class MadeResult:
+    """A job's result, encoded, on its way to be stored and committed."""
+
+    job: ClaimedJob
+    provider: str
+    png: bytes
+    usage: Usage
+    started: float  # time.monotonic() when the job started
 
 
 def output_key(job: ClaimedJob) -> str:
@@ -97,6 +114,10 @@ class JobRunner:
         self._idle = 0
         self._reserved = 0
         self._idle_lock = threading.Lock()
+        # Results made by the workers, for the finisher; bounded, so a slow disk or database
+        # holds the workers back instead of piling results up in memory.
+        self._finishing: queue.Queue[MadeResult | None] = queue.Queue(maxsize=config.workers)
+        self._finisher: threading.Thread | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -109,6 +130,10 @@ class JobRunner:
         keeper = threading.Thread(target=self._keeper_loop, name="forkable-reaper", daemon=True)
         keeper.start()
         self._threads.append(keeper)
+        self._finisher = threading.Thread(
+            target=self._finish_loop, name="forkable-finisher", daemon=True
+        )
+        self._finisher.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work; let jobs in progress finish (their leases cover a hard stop)."""
@@ -118,6 +143,14 @@ class JobRunner:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        finisher, self._finisher = self._finisher, None
+        if finisher is not None:
+            # After the workers: the results they handed over are finished first.
+            try:
+                self._finishing.put(None, timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Full:
+                return  # the finisher is stuck; the leases of its jobs will expire
+            finisher.join(max(0.0, deadline - time.monotonic()))
 
     def notify(self) -> None:
         """New work is queued: wake a worker now rather than at its next poll."""
@@ -178,16 +211,19 @@ class JobRunner:
 
         False when there was nothing to claim.
         """
-        job = jobs.claim_next(
+        job = self._claim(generation_id)
+        if job is None:
+            return False
+        self.run_leased(job)
+        return True
+
+    def _claim(self, generation_id: str | None = None) -> ClaimedJob | None:
+        return jobs.claim_next(
             self.database,
             owner=self.owner,
             lease_seconds=self.config.lease_seconds,
             generation_id=generation_id,
         )
-        if job is None:
-            return False
-        self.run_leased(job)
-        return True
 
     def run_leased(self, job: ClaimedJob) -> None:
         """Process a job this runner holds the lease of, in this thread.
@@ -195,28 +231,49 @@ class JobRunner:
         Serverless hosts call this inside the submit request, for the job its row was
         created leased (`lease`).
         """
-        with self._active_lock:
-            self._active.add(job.id)
+        self._track(job.id)
         try:
-            self.process(job)
+            made = self.make(job)
+            if made is not None:
+                self.finish(made)
         finally:
-            with self._active_lock:
-                self._active.discard(job.id)
+            self._untrack(job.id)
 
-    def process(self, job: ClaimedJob) -> None:
+    def _work_on(self, job: ClaimedJob) -> None:
+        """`run_leased` for a worker thread: the finisher stores and commits the result."""
+        self._track(job.id)
+        try:
+            made = self.make(job)
+        except BaseException:
+            self._untrack(job.id)
+            raise
+        if made is None:
+            self._untrack(job.id)
+        else:
+            self._finishing.put(made)  # the finisher untracks it
+
+    def _track(self, generation_id: str) -> None:
+        with self._active_lock:
+            self._active.add(generation_id)  # the keeper renews its lease meanwhile
+
+    def _untrack(self, generation_id: str) -> None:
+        with self._active_lock:
+            self._active.discard(generation_id)
+
+    def make(self, job: ClaimedJob) -> MadeResult | None:
+        """The job's result, encoded; None when it failed or went back to the queue here."""
         started = time.monotonic()
         site = self.sites.get(job.site_id)
         if site is None:
             self.decoded.take(job.id)
             jobs.fail(self.database, job.id, owner=self.owner, reason=INTERNAL)
-            return
+            return None
         provider = self.resolver.for_site(site).provider
         try:
             result = self._transform(
                 job, site, provider, deadline=started + self.config.deadline_seconds
             )
-            key = output_key(job)
-            self.store.put(key, encode_result_png(result.image), "image/png")
+            png = encode_result_png(result.image)
         except ProviderError as exc:
             logger.warning("generation %s failed: %s", job.id, exc)
             if exc.retryable and job.attempt < self.config.max_attempts:
@@ -231,25 +288,50 @@ class JobRunner:
                     provider=provider.name,
                     usage=exc.usage,
                 )
-            return
+            return None
         except Exception:
             logger.exception("generation %s failed unexpectedly", job.id)
             jobs.fail(
                 self.database, job.id, owner=self.owner, reason=INTERNAL, provider=provider.name
+            )
+            return None
+        return MadeResult(job, provider.name, png, result.usage, started)
+
+    def finish(self, made: MadeResult) -> None:
+        """Store the result, then mark the job succeeded and capture its hold."""
+        job = made.job
+        key = output_key(job)
+        try:
+            self.store.put(key, made.png, "image/png")
+        except Exception:
+            logger.exception("the result of generation %s could not be stored", job.id)
+            jobs.fail(
+                self.database, job.id, owner=self.owner, reason=INTERNAL, provider=made.provider
             )
             return
         done = jobs.complete(
             self.database,
             job.id,
             owner=self.owner,
-            provider=provider.name,
+            provider=made.provider,
             output_key=key,
-            usage=result.usage,
-            duration_ms=round((time.monotonic() - started) * 1000),
+            usage=made.usage,
+            duration_ms=round((time.monotonic() - made.started) * 1000),
         )
         if not done:
             # Our lease expired and someone else owns the job now: keep only their result.
             self.store.delete(key)
+
+    def _finish_loop(self) -> None:
+        while (made := self._finishing.get()) is not None:
+            try:
+                self.finish(made)
+            except Exception:
+                # A database hiccup: the job stays leased until its lease expires and the
+                # reaper puts it back in the queue.
+                logger.exception("could not finish generation %s", made.job.id)
+            finally:
+                self._untrack(made.job.id)
 
     def _transform(
         self, job: ClaimedJob, site: Site, provider: Provider, *, deadline: float
@@ -278,9 +360,11 @@ class JobRunner:
             try:
                 started = self._next_started()
                 if started is not None:
-                    self.run_leased(started)
+                    self._work_on(started)
                     continue
-                if self.run_once():
+                job = self._claim()
+                if job is not None:
+                    self._work_on(job)
                     continue
             except Exception:
                 # A database hiccup must not kill the worker; the lease protects the job.

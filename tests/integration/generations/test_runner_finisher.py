@@ -1,0 +1,147 @@
+"""A worker hands its result to the finisher and starts its next job while it is stored."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from tests.factories import photo_bytes
+from tests.integration.generations.conftest import MakeUser
+
+from forkable.accounts.service import Principal
+from forkable.generations import service
+from forkable.generations.models import Generation, HoldState, Status
+from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.generations.uploads import validate_image
+from forkable.ledger.verify import verify
+from forkable.services import Services
+from forkable.storage import LocalMediaStore
+
+
+class GatedStore(LocalMediaStore):
+    """The media folder, but storing a result waits until the test opens the gate."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        if "-result-" in key:
+            self.waiting.set()
+            assert self.gate.wait(10)
+        super().put(key, data, content_type)
+
+
+def _runner(services: Services, store: LocalMediaStore) -> JobRunner:
+    """One worker (and the finisher) on the services' database, over ``store``."""
+    return JobRunner(
+        database=services.database,
+        store=store,
+        sites=services.sites,
+        resolver=services.resolver,
+        config=RunnerConfig(workers=1, lease_seconds=5, poll_seconds=0.05),
+    )
+
+
+def _queue(services: Services, user: Principal, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        submitted = service.submit(
+            services.database,
+            services.store,
+            user,
+            image=validate_image(photo_bytes(size=96), max_bytes=10_000_000),
+            style=None,
+            cost=1,
+            idempotency_key=None,
+        )
+        ids.append(submitted.generation.id)
+    return ids
+
+
+def _statuses(services: Services, ids: list[str]) -> list[tuple[Status, int]]:
+    with services.database.session() as session:
+        rows = {
+            g.id: (g.status, g.attempts)
+            for g in session.scalars(select(Generation).where(Generation.id.in_(ids)))
+        }
+    return [rows[generation_id] for generation_id in ids]
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise TimeoutError("condition not met")
+
+
+def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
+    services: Services, make_user: MakeUser
+) -> None:
+    user = make_user(3)
+    first, second = _queue(services, user, 2)
+    store = GatedStore(Path(services.settings.media_dir))
+    runner = _runner(services, store)
+    runner.start()
+    try:
+        store.waiting.wait(10)
+        # The only worker has claimed the second job while the first result waits for disk.
+        _wait_until(lambda: _statuses(services, [second])[0][0] == Status.RUNNING)
+        assert _statuses(services, [first])[0] == (Status.RUNNING, 1)
+
+        store.gate.set()
+        _wait_until(
+            lambda: (
+                _statuses(services, [first, second])
+                == [(Status.SUCCEEDED, 1), (Status.SUCCEEDED, 1)]
+            )
+        )
+    finally:
+        store.gate.set()
+        runner.stop()
+    with services.database.session() as session:
+        assert verify(session) == []
+
+
+def test_stopping_finishes_the_results_handed_over(services: Services, make_user: MakeUser) -> None:
+    user = make_user(3)
+    (generation_id,) = _queue(services, user, 1)
+    store = GatedStore(Path(services.settings.media_dir))
+    runner = _runner(services, store)
+    runner.start()
+    store.waiting.wait(10)
+    stopping = threading.Thread(target=runner.stop)
+    stopping.start()
+    time.sleep(0.2)
+    assert stopping.is_alive()  # waiting for the finisher
+    store.gate.set()
+    stopping.join(10)
+
+    assert not stopping.is_alive()
+    assert _statuses(services, [generation_id]) == [(Status.SUCCEEDED, 1)]
+
+
+def test_a_result_that_cannot_be_stored_fails_the_job_and_returns_its_tokens(
+    services: Services, make_user: MakeUser
+) -> None:
+    user = make_user(3)
+    (generation_id,) = _queue(services, user, 1)
+    # A folder where the result file goes: writing it fails, as on a broken disk.
+    key = f"coloringbook/{generation_id[:2]}/{generation_id}-result-1.png"
+    (Path(services.settings.media_dir) / key).mkdir(parents=True)
+    runner = _runner(services, LocalMediaStore(Path(services.settings.media_dir)))
+    runner.start()
+    try:
+        _wait_until(lambda: _statuses(services, [generation_id])[0][0] == Status.FAILED)
+    finally:
+        runner.stop()
+    with services.database.session() as session:
+        generation = session.scalar(select(Generation).where(Generation.id == generation_id))
+        assert generation is not None and generation.hold_state == HoldState.VOIDED
+        assert verify(session) == []
