@@ -18,6 +18,7 @@ from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
 from forkable.ops import facts
 from forkable.ops.access_log import AccessLog
+from forkable.ops.allocator import tune_allocator
 from forkable.ops.logs import configure_logging
 from forkable.ops.metrics import Metrics
 from forkable.ops.sentry import init_sentry
@@ -163,6 +164,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tune_allocator()  # every serving process, uvicorn's workers included
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if should_migrate:
             upgrade(database)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import sys
 from pathlib import Path
 
 import uvicorn
@@ -15,6 +13,7 @@ from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
 from forkable.db import Database
 from forkable.db.migrate import is_up_to_date, upgrade
+from forkable.ops.allocator import tune_allocator
 from forkable.ops.logs import configure_logging
 from forkable.ops.metrics import fresh_multiprocess_dir
 from forkable.settings import check_production, load_settings
@@ -22,25 +21,8 @@ from forkable.settings import check_production, load_settings
 logger = logging.getLogger("forkable.serve")
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's per-thread malloc arenas, as MALLOC_ARENA_MAX=2 would.
-
-    Worker threads decoding 12-megapixel photos each get an arena by default, and glibc keeps
-    their freed memory: the process grows from one busy minute to the next. Must run before
-    the threads start; a no-op where the C library is not glibc or the variable is set.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX") or sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_arena_max = -8  # from glibc's malloc.h
-    libc.mallopt(m_arena_max, arenas)
-
-
 def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None:
-    limit_malloc_arenas()
+    tune_allocator()  # before any thread starts (worker processes do it as their apps start)
     settings = load_settings()
     check_production(settings)
     configure_logging(settings.resolved_log_format)
@@ -74,7 +56,6 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
         return
     # Worker processes build their own app from the environment; hand them the sites path.
     os.environ["FORKABLE_SITES"] = str(sites_path)
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # read by each worker's C library at start
     if settings.metrics_enabled and settings.metrics_multiproc_dir is None:
         # Workers keep their metrics in files there (read before prometheus-client loads).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_multiprocess_dir(settings.data_dir))
