@@ -190,6 +190,7 @@ def create_app(
             if watcher is not None:
                 watcher.stop()
             services.runner.stop()
+            services.resolver.close()  # the providers' pooled connections
             database.dispose()
             services.metrics.stop()
 

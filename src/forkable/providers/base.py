@@ -69,3 +69,13 @@ class Provider(Protocol):
     name: str
 
     def transform(self, request: TransformRequest) -> TransformResult: ...
+
+
+def close_provider(provider: object) -> None:
+    """Release what a provider holds (pooled connections), if it has a `close()`.
+
+    Optional for plugins: a provider that keeps nothing open needs none.
+    """
+    close = getattr(provider, "close", None)
+    if callable(close):
+        close()

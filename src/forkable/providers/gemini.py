@@ -182,6 +182,10 @@ class GeminiProvider:
         http_options = types.HttpOptions(api_version=API_VERSION, base_url=base_url)
         self._client = genai.Client(api_key=api_key, http_options=http_options)
 
+    def close(self) -> None:
+        """Close the SDK's pooled connections (kept open between generations otherwise)."""
+        self._client.close()
+
     def transform(self, request: TransformRequest) -> TransformResult:
         deadline = request.deadline or time.monotonic() + self.default_deadline_seconds
         data, mime_type = encode_input(request.image)

@@ -12,6 +12,7 @@ from forkable.providers.base import (
     ProviderError,
     TransformRequest,
     TransformResult,
+    close_provider,
 )
 from forkable.providers.breaker import BreakerState, CircuitBreaker
 
@@ -37,6 +38,11 @@ class GuardedProvider:
         self.name = inner.name
         self.metrics = metrics or Metrics(enabled=False)
         self.circuit = circuit or inner.name  # the breaker's name in metrics: provider:model
+
+    def close(self) -> None:
+        close_provider(self.inner)
+        if self.fallback is not None:
+            close_provider(self.fallback)
 
     def transform(self, request: TransformRequest) -> TransformResult:
         if not self.breaker.allow():

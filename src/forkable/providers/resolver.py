@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from forkable.ops.metrics import Metrics
-from forkable.providers.base import DOWN, Provider, ProviderError, TransformRequest, TransformResult
+from forkable.providers.base import (
+    DOWN,
+    Provider,
+    ProviderError,
+    TransformRequest,
+    TransformResult,
+    close_provider,
+)
 from forkable.providers.breaker import BreakerState, CircuitBreaker
 from forkable.providers.filter_provider import LocalFilterProvider
 from forkable.providers.guarded import GuardedProvider
@@ -81,6 +88,17 @@ class ProviderResolver:
             choice = self._build(site)
             self._choices[site.id] = (site.manifest, choice)
             return choice
+
+    def close(self) -> None:
+        """Release every provider built so far (at shutdown, once no job is running).
+
+        A provider replaced by a changed manifest is not closed then: a job may still be
+        using it; it is released when it is collected.
+        """
+        with self._lock:
+            choices, self._choices = list(self._choices.values()), {}
+        for _manifest, choice in choices:
+            close_provider(choice.provider)
 
     def breaker(self, key: str) -> CircuitBreaker:
         if key not in self._breakers:
