@@ -25,6 +25,7 @@ from json.encoder import encode_basestring
 from typing import TextIO
 
 from forkable.ops.logs import ACCESS_LOGGER, RequestContext, SecondStamp, log_request, scrub_text
+from forkable.periodic import Periodic
 
 
 class AccessLog:
@@ -47,8 +48,7 @@ class AccessLog:
         # deque.append and popleft are atomic: request threads never wait for the writer.
         self._lines: deque[str] = deque()
         self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._flusher = Periodic("forkable-access-log", flush_seconds, self.flush)
 
     def request(
         self,
@@ -76,24 +76,17 @@ class AccessLog:
             f'{site_field}{user_field}, {fields}, "duration_ms": {millis:.2f}}}\n'
         )
         self._lines.append(line)
-        if self._flusher is None or len(self._lines) >= self.max_buffered:
+        if not self._flusher.running or len(self._lines) >= self.max_buffered:
             self.flush()
 
     def start(self) -> None:
         """Batch lines from now on, written every ``flush_seconds`` by a thread."""
-        if self._flusher is not None or not self.json:
-            return
-        self._stop.clear()
-        self._flusher = threading.Thread(target=self._flush_loop, name="forkable-access-log")
-        self._flusher.daemon = True
-        self._flusher.start()
+        if self.json:
+            self._flusher.start()
 
     def close(self) -> None:
         """Stop the flusher and write every buffered line."""
-        flusher, self._flusher = self._flusher, None
-        if flusher is not None:
-            self._stop.set()
-            flusher.join(timeout=5)
+        self._flusher.stop()
         self.flush()
 
     def flush(self) -> None:
@@ -109,10 +102,6 @@ class AccessLog:
                 stream.flush()
             except (OSError, ValueError):
                 pass  # stderr closed or gone: the lines cannot be written anywhere
-
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            self.flush()
 
 
 def _fragments(method: str, path: str, route: str, status: int) -> tuple[str, str]:

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from forkable.periodic import Periodic
+
 # Anything else a client invents would be a new series: count it as "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SYNC_SECONDS = 1.0
@@ -70,8 +72,7 @@ class RequestTally:
         self._lock = threading.Lock()  # taken by new threads and by sync, never per request
         self._synced: dict[tuple[str, str, int], list[float]] = {}
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._stop = threading.Event()
-        self._syncer: threading.Thread | None = None
+        self._syncer = Periodic("forkable-metrics-sync", SYNC_SECONDS, self.sync)
 
     def for_this_thread(self) -> ThreadTally:
         try:
@@ -125,24 +126,12 @@ class RequestTally:
 
     def start(self) -> None:
         """Sync every `SYNC_SECONDS` from a thread (for workers whose files others read)."""
-        if self._syncer is not None:
-            return
-        self._stop.clear()
-        self._syncer = threading.Thread(target=self._sync_loop, name="forkable-metrics-sync")
-        self._syncer.daemon = True
         self._syncer.start()
 
     def stop(self) -> None:
         """Stop the syncing thread, then sync what is left."""
-        syncer, self._syncer = self._syncer, None
-        if syncer is not None:
-            self._stop.set()
-            syncer.join(timeout=5)
+        self._syncer.stop()
         self.sync()
-
-    def _sync_loop(self) -> None:
-        while not self._stop.wait(SYNC_SECONDS):
-            self.sync()
 
 
 def _added(left: list[float], right: list[float]) -> list[float]:
