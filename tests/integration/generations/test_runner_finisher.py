@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
 from tests.factories import photo_bytes
 from tests.integration.generations.conftest import MakeUser
+from tests.support.waiting import wait_until
 
 from forkable.accounts.service import Principal
 from forkable.generations import service
@@ -72,15 +72,6 @@ def _statuses(services: Services, ids: list[str]) -> list[tuple[Status, int]]:
     return [rows[generation_id] for generation_id in ids]
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.01)
-    raise TimeoutError("condition not met")
-
-
 def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
     services: Services, make_user: MakeUser
 ) -> None:
@@ -92,11 +83,11 @@ def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
     try:
         store.waiting.wait(10)
         # The only worker has claimed the second job while the first result waits for disk.
-        _wait_until(lambda: _statuses(services, [second])[0][0] == Status.RUNNING)
+        wait_until(lambda: _statuses(services, [second])[0][0] == Status.RUNNING)
         assert _statuses(services, [first])[0] == (Status.RUNNING, 1)
 
         store.gate.set()
-        _wait_until(
+        wait_until(
             lambda: (
                 _statuses(services, [first, second])
                 == [(Status.SUCCEEDED, 1), (Status.SUCCEEDED, 1)]
@@ -138,7 +129,7 @@ def test_a_result_that_cannot_be_stored_fails_the_job_and_returns_its_tokens(
     runner = _runner(services, LocalMediaStore(Path(services.settings.media_dir)))
     runner.start()
     try:
-        _wait_until(lambda: _statuses(services, [generation_id])[0][0] == Status.FAILED)
+        wait_until(lambda: _statuses(services, [generation_id])[0][0] == Status.FAILED)
     finally:
         runner.stop()
     with services.database.session() as session:

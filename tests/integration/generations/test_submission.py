@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import select
 from tests.factories import photo_bytes
 from tests.integration.generations.conftest import MakeUser
+from tests.support.waiting import wait_until
 
 from forkable.accounts.service import Principal
 from forkable.generations.models import Generation, Status
@@ -22,15 +20,6 @@ from forkable.services import Services
 
 def _photo() -> ValidatedImage:
     return validate_image(photo_bytes(size=96), max_bytes=10_000_000)
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.01)
-    raise TimeoutError("condition not met")
 
 
 def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
@@ -50,7 +39,7 @@ def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
 
 def _start_and_wait_for_an_idle_worker(services: Services) -> None:
     services.runner.start()
-    _wait_until(lambda: services.runner.reserve_idle_worker() is not None)
+    wait_until(lambda: services.runner.reserve_idle_worker() is not None)
     services.runner.release()
 
 
@@ -72,7 +61,7 @@ def test_an_idle_worker_starts_the_job_from_the_submit_transaction(
     generation = submitted.generation
     assert generation.status == Status.RUNNING  # leased in the same transaction
     assert generation.lease_owner == services.runner.owner and generation.attempts == 1
-    _wait_until(lambda: _generation(services, generation.id).status == Status.SUCCEEDED)
+    wait_until(lambda: _generation(services, generation.id).status == Status.SUCCEEDED)
     assert _generation(services, generation.id).attempts == 1  # never claimed again
     assert services.runner.reservations == 0
     with services.database.session() as session:

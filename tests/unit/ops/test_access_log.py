@@ -7,9 +7,9 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
+from tests.support.request_state import FakePrincipal, FakeSite
 
 from forkable.ops.access_log import AccessLog
 from forkable.ops.logs import (
@@ -19,16 +19,6 @@ from forkable.ops.logs import (
     bind_request,
     log_request,
 )
-
-
-@dataclass
-class FakeSite:
-    id: str
-
-
-@dataclass
-class FakePrincipal:
-    user_id: int
 
 
 def _context(request_id: str = "req-9", *, signed_in: bool = True) -> RequestContext:

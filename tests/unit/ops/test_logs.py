@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass
 
 import pytest
+from tests.support.request_state import FakePrincipal, FakeSite
 
 from forkable.ops.logs import (
     REDACTED,
@@ -23,16 +23,6 @@ from forkable.ops.logs import (
     mask_email,
     scrub_text,
 )
-
-
-@dataclass
-class FakeSite:
-    id: str
-
-
-@dataclass
-class FakePrincipal:
-    user_id: int
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -6,18 +6,10 @@ import math
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from tests.support.metrics import exported
 
 from forkable.ops.facts import GenerationFinished, LedgerBooked, PurchasePaid
 from forkable.ops.metrics import Metrics, fresh_multiprocess_dir
-
-
-def exported(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics.exposition().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_two_apps_count_apart() -> None:

@@ -5,18 +5,9 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.parser import text_string_to_metric_families
+from tests.support.metrics import exported
 
 from forkable.ops.metrics import HTTP_BUCKETS, Metrics
-
-
-def exported(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = metrics.exposition().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def histogram_of(values: list[float]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
