@@ -1,0 +1,84 @@
+"""Moving windows kept in this process's memory: the times of each key's recent events.
+
+For a single serving process (the embedded default). Counting an event takes a lock and a
+few list operations and starts no thread: keys nobody used for a whole window are swept out
+while events are counted, so memory stays bounded by the keys active within their windows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Counted events between two sweeps of idle keys.
+SWEEP_EVERY = 1024
+
+
+@dataclass
+class _Window:
+    seconds: float
+    times: deque[float] = field(default_factory=deque)  # oldest first
+
+
+class MemoryWindows:
+    """Per (limit name, key): allowed while fewer than ``count`` events in the last ``seconds``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._lock = threading.Lock()
+        self._counted_since_sweep = 0
+
+    def wait(self, name: str, key: str, count: int, seconds: float) -> float | None:
+        """Seconds until one more event is allowed; None when it is allowed now."""
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get((name, key))
+            return None if window is None else _wait(window, count, now)
+
+    def hit(self, name: str, key: str, count: int, seconds: float) -> float | None:
+        """Count one event if allowed (None); else the seconds to wait, nothing counted."""
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get((name, key))
+            if window is None:
+                window = self._windows[(name, key)] = _Window(seconds)
+            wait = _wait(window, count, now)
+            if wait is None:
+                window.times.append(now)
+                self._counted_since_sweep += 1
+                if self._counted_since_sweep >= SWEEP_EVERY:
+                    self._sweep(now)
+            return wait
+
+    def clear(self, name: str, key: str) -> None:
+        with self._lock:
+            self._windows.pop((name, key), None)
+
+    def __len__(self) -> int:
+        """Keys held: those with an event within their window, until the next sweep."""
+        with self._lock:
+            return len(self._windows)
+
+    def _sweep(self, now: float) -> None:
+        self._counted_since_sweep = 0
+        idle = [
+            name_key
+            for name_key, window in self._windows.items()
+            if not window.times or window.times[-1] <= now - window.seconds
+        ]
+        for name_key in idle:
+            del self._windows[name_key]
+
+
+def _wait(window: _Window, count: int, now: float) -> float | None:
+    times = window.times
+    while times and times[0] <= now - window.seconds:
+        times.popleft()
+    if len(times) < count:
+        return None
+    # The event that must leave the window first is the count-th newest.
+    return times[-count] + window.seconds - now

@@ -1,0 +1,107 @@
+"""Moving windows in memory: counts, waits, sweeping idle keys, and no thread per event."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from forkable.ratelimit import memory
+from forkable.ratelimit.memory import MemoryWindows
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def test_allows_count_events_per_window_then_says_how_long_to_wait(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    for _ in range(3):
+        assert windows.hit("uploads", "u1", 3, 60) is None
+        clock.now += 10
+    # Events at 1000, 1010 and 1020: the first leaves the window at 1060.
+    assert windows.wait("uploads", "u1", 3, 60) == pytest.approx(30)
+    assert windows.hit("uploads", "u1", 3, 60) == pytest.approx(30)
+    clock.now = 1060
+    assert windows.wait("uploads", "u1", 3, 60) is None
+    assert windows.hit("uploads", "u1", 3, 60) is None
+    # Now 1010, 1020 and 1060 are in the window; 1010 leaves at 1070.
+    assert windows.hit("uploads", "u1", 3, 60) == pytest.approx(10)
+
+
+def test_a_refused_event_is_not_counted(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    assert windows.hit("sync", "p1", 1, 3) is None
+    for _ in range(5):
+        clock.now += 0.5
+        assert windows.hit("sync", "p1", 1, 3) is not None
+    clock.now = 1003
+    assert windows.hit("sync", "p1", 1, 3) is None
+
+
+def test_wait_counts_nothing_and_keys_and_names_are_apart(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    for _ in range(5):
+        assert windows.wait("login", "a@example.com", 1, 900) is None
+    assert windows.hit("login", "a@example.com", 1, 900) is None
+    assert windows.hit("login", "a@example.com", 1, 900) == pytest.approx(900)
+    assert windows.hit("login", "b@example.com", 1, 900) is None
+    assert windows.hit("signup", "a@example.com", 1, 900) is None
+
+
+def test_clear_forgets_a_key(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    windows.hit("login", "ip", 1, 900)
+    windows.clear("login", "ip")
+    windows.clear("login", "never-seen")
+    assert windows.hit("login", "ip", 1, 900) is None
+
+
+def test_a_lowered_limit_waits_for_enough_events_to_leave(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    for _ in range(4):
+        windows.hit("uploads", "u1", 10, 60)
+        clock.now += 1
+    # Four events at 1000..1003; with the limit now 2, all but one must leave: 1002 at 1062.
+    assert windows.wait("uploads", "u1", 2, 60) == pytest.approx(1062 - clock.now)
+
+
+def test_idle_keys_are_swept_while_events_are_counted(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory, "SWEEP_EVERY", 10)
+    windows = MemoryWindows(clock)
+    for number in range(9):
+        windows.hit("login", f"ip-{number}", 5, 60)
+    clock.now += 61
+    assert len(windows) == 9
+    windows.hit("login", "ip-new", 5, 60)  # the tenth event sweeps
+    assert len(windows) == 1
+
+
+def test_concurrent_hits_allow_exactly_the_count_and_start_no_thread(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    threads_before = threading.active_count()
+    start = threading.Barrier(16)
+
+    def hit(_: int) -> bool:
+        start.wait()
+        return windows.hit("uploads", "u1", 7, 60) is None
+
+    with ThreadPoolExecutor(16) as pool:
+        allowed = list(pool.map(hit, range(16)))
+        peak = threading.active_count()
+    assert allowed.count(True) == 7
+    assert peak == threads_before + 16  # the pool's own threads and nothing else
