@@ -12,6 +12,7 @@ from forkable.providers.local.cartoon import cartoon
 from forkable.providers.local.coloring_book import coloring_book
 from forkable.providers.local.pencil_sketch import pencil_sketch
 from forkable.providers.local.pixel_art import pixel_art
+from forkable.providers.local.threads import OPENCV_THREADS
 from forkable.providers.local.vintage import vintage
 from forkable.providers.local.watercolor import watercolor
 
@@ -63,4 +64,5 @@ def apply_filter(
             f"accepted: {', '.join(accepted) or 'none'}"
         )
     # Each filter checks the types and ranges of its own parameters.
-    return FILTERS[name](image, **params)
+    with OPENCV_THREADS.share():
+        return FILTERS[name](image, **params)
