@@ -243,6 +243,31 @@ def requeue(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def release(database: Database, generation_id: str, *, owner: str) -> bool:
+    """Back to the queue as it was before ``owner`` leased it; for a job it never started.
+
+    The attempt the lease counted is given back. Like a claim this does not wait for the
+    disk: if a power cut undoes it, the job is still leased and the reaper requeues it.
+    """
+    with database.transaction(durable=False) as session:
+        result = session.execute(
+            update(Generation)
+            .where(
+                Generation.id == generation_id,
+                Generation.status == Status.RUNNING,
+                Generation.lease_owner == owner,
+            )
+            .values(
+                status=Status.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                started_at=None,
+                attempts=Generation.attempts - 1,
+            )
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def reap(database: Database, *, max_attempts: int) -> list[tuple[str, str]]:
     """Expired leases go back to the queue, or fail (tokens back) after the last attempt."""
     now = utcnow()

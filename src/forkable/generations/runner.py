@@ -7,6 +7,8 @@ in the queue, or fails them with their tokens returned after the last attempt.
 A worker makes the result and hands it to a finisher thread, which stores it and commits the
 job's end (both wait for the disk, and the commit for SQLite's single writer) while the worker
 starts its next job. The job stays leased, its lease renewed, until the finisher is done.
+While every worker is busy, the finisher also leases the next queued job ahead
+(`lease_next`), so the next worker to be free starts it without a claim of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 
 from PIL import Image
@@ -28,6 +29,7 @@ from forkable.db import Database
 from forkable.generations import jobs
 from forkable.generations.handoff import DecodedInputs
 from forkable.generations.jobs import ClaimedJob, Lease
+from forkable.generations.local_queue import LocalQueue
 from forkable.generations.result_png import encode_result_png
 from forkable.providers.base import (
     INTERNAL,
@@ -103,17 +105,11 @@ class JobRunner:
         self.decoded = DecodedInputs(
             config.workers * HANDOFF_PIXELS_PER_WORKER, max_age=4 * config.lease_seconds
         )
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
-        # Jobs leased to this runner by their submit transaction, for the next free worker;
-        # ``_idle`` workers are waiting for work and ``_reserved`` of them are spoken for.
-        self._started: deque[ClaimedJob] = deque()
-        self._idle = 0
-        self._reserved = 0
-        self._idle_lock = threading.Lock()
+        self._local = LocalQueue()
         # Results made by the workers, for the finisher; bounded, so a slow disk or database
         # holds the workers back instead of piling results up in memory.
         self._finishing: queue.Queue[MadeResult | None] = queue.Queue(maxsize=config.workers)
@@ -138,7 +134,7 @@ class JobRunner:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work; let jobs in progress finish (their leases cover a hard stop)."""
         self._stop.set()
-        self._wake.set()
+        self._local.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -151,10 +147,11 @@ class JobRunner:
             except queue.Full:
                 return  # the finisher is stuck; the leases of its jobs will expire
             finisher.join(max(0.0, deadline - time.monotonic()))
+        self._release_unstarted()
 
     def notify(self) -> None:
         """New work is queued: wake a worker now rather than at its next poll."""
-        self._wake.set()
+        self._local.wake()
 
     def keep_decoded(self, generation_id: str, image: Image.Image) -> None:
         """Keep an upload's decoded pixels for the worker that will run its job.
@@ -180,31 +177,54 @@ class JobRunner:
         the queue and no claim transaction is needed; `start_leased` hands it over after the
         commit, or `release` gives the reservation back if the row was not created.
         """
-        with self._idle_lock:
-            if self._idle - self._reserved <= 0:
-                return None
-            self._reserved += 1
-        return self.lease()
+        return self.lease() if self._local.reserve() else None
 
     @property
     def reservations(self) -> int:
         """Idle workers promised to jobs whose submit transaction has not finished yet."""
-        with self._idle_lock:
-            return self._reserved
+        return self._local.reservations
 
     def release(self) -> None:
         """Give back a reservation whose job was not created."""
-        with self._idle_lock:
-            self._reserved -= 1
+        self._local.unreserve()
 
     def start_leased(self, job: ClaimedJob) -> None:
         """Hand a job leased at submission (see `reserve_idle_worker`) to a waiting worker."""
-        with self._active_lock:
-            self._active.add(job.id)  # the keeper renews its lease until a worker is done
-        with self._idle_lock:
-            self._reserved -= 1
-            self._started.append(job)
-        self._wake.set()
+        self._track(job.id)  # the keeper renews its lease until a worker is done
+        self._local.put(job, reserved=True)
+
+    def lease_next(self) -> ClaimedJob | None:
+        """With every worker busy, lease the oldest queued job for the next one to be free.
+
+        The finisher calls this after each result, when the worker that made it is about to
+        want its next job: that worker then starts at once, where its own claim would wait
+        its turn for the database behind the uploads' and the results' commits (measured:
+        3-4% of a worker's time with 40 uploads at once on SQLite). At most one job waits
+        here, so other processes still share the queue; `stop` puts it back. None when a
+        worker is idle (it claims for itself), one job already waits, or nothing is queued.
+        """
+        if self._stop.is_set() or not self._local.wants_one_ahead():
+            return None
+        job = self._claim()
+        if job is not None:
+            self._track(job.id)
+            self._local.put(job)
+        return job
+
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for work."""
+        return self._local.idle
+
+    def _release_unstarted(self) -> None:
+        """Put back in the queue the jobs leased here that no worker started."""
+        for job in self._local.drain():
+            self.decoded.take(job.id)
+            try:
+                jobs.release(self.database, job.id, owner=self.owner)
+            except Exception:
+                logger.exception("generation %s stays leased until its lease expires", job.id)
+            self._untrack(job.id)
 
     def run_once(self, generation_id: str | None = None) -> bool:
         """Claim and process one job (the oldest, or the one named) in this thread.
@@ -278,7 +298,7 @@ class JobRunner:
             logger.warning("generation %s failed: %s", job.id, exc)
             if exc.retryable and job.attempt < self.config.max_attempts:
                 jobs.requeue(self.database, job.id, owner=self.owner)
-                self._wake.set()
+                self._local.wake()
             else:
                 jobs.fail(
                     self.database,
@@ -332,6 +352,10 @@ class JobRunner:
                 logger.exception("could not finish generation %s", made.job.id)
             finally:
                 self._untrack(made.job.id)
+            try:
+                self.lease_next()
+            except Exception:
+                logger.exception("could not lease the next job ahead")  # a worker claims it
 
     def _transform(
         self, job: ClaimedJob, site: Site, provider: Provider, *, deadline: float
@@ -358,7 +382,7 @@ class JobRunner:
     def _work_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                started = self._next_started()
+                started = self._local.take()
                 if started is not None:
                     self._work_on(started)
                     continue
@@ -369,16 +393,7 @@ class JobRunner:
             except Exception:
                 # A database hiccup must not kill the worker; the lease protects the job.
                 logger.exception("job runner error")
-            with self._idle_lock:
-                self._idle += 1
-            self._wake.wait(self.config.poll_seconds)
-            with self._idle_lock:
-                self._idle -= 1
-            self._wake.clear()
-
-    def _next_started(self) -> ClaimedJob | None:
-        with self._idle_lock:
-            return self._started.popleft() if self._started else None
+            self._local.wait(self.config.poll_seconds)
 
     def maintain(self, *, max_jobs: int) -> dict[str, int]:
         """One round of what the background threads do, for hosts without them (cron)."""
@@ -409,7 +424,7 @@ class JobRunner:
                 ):
                     logger.warning("expired lease: generation %s %s", generation_id, action)
                     if action == "requeued":
-                        self._wake.set()
+                        self._local.wake()
             except Exception:
                 logger.exception("lease keeper error")
 
