@@ -15,6 +15,8 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from forkable.image_bytes import encode_image
+
 MIN_SIDE = 16
 JPEG_QUALITY = 92
 
@@ -289,13 +291,10 @@ def _sixteen_to_eight_bit(image: Image.Image) -> Image.Image:
 
 def _encode(image: Image.Image) -> tuple[bytes, str, str]:
     """Re-encode without any metadata: JPEG for opaque images, PNG to keep transparency."""
-    out = BytesIO()
     if image.mode == "RGBA":
         # Level 1 encodes a photo about 3x faster than the default for about a third more bytes.
-        image.save(out, "PNG", compress_level=1)
-        return out.getvalue(), "image/png", ".png"
-    image.save(out, "JPEG", quality=JPEG_QUALITY)
-    return out.getvalue(), "image/jpeg", ".jpg"
+        return encode_image(image, "PNG", compress_level=1), "image/png", ".png"
+    return encode_image(image, "JPEG", quality=JPEG_QUALITY), "image/jpeg", ".jpg"
 
 
 def _bytes(value: int, *, up: bool) -> str:

@@ -20,6 +20,7 @@ from google import genai
 from google.genai import errors, types
 from PIL import Image
 
+from forkable.image_bytes import encode_image
 from forkable.ops.metrics import Metrics
 from forkable.providers.base import (
     BLOCKED,
@@ -122,12 +123,9 @@ def encode_input(image: Image.Image) -> tuple[bytes, str]:
     if max(image.size) > INPUT_LONG_SIDE:
         image = image.copy()
         image.thumbnail((INPUT_LONG_SIDE, INPUT_LONG_SIDE), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
     if image.mode in ("RGBA", "LA"):
-        image.save(buffer, format="PNG")
-        return buffer.getvalue(), "image/png"
-    image.convert("RGB").save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue(), "image/jpeg"
+        return encode_image(image, "PNG"), "image/png"
+    return encode_image(image.convert("RGB"), "JPEG", quality=90), "image/jpeg"
 
 
 def _error_details(exc: errors.APIError) -> list[dict[str, Any]]:
