@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.generations.messages import failure_message
-from forkable.generations.models import Generation, HoldState, Status
+from forkable.generations.models import Generation, HoldState, Status, hold_ref
 from forkable.ledger.book import capture_hold, void_hold
 from forkable.ops.facts import GenerationFinished, note
 from forkable.providers.base import DEADLINE, Usage
@@ -39,6 +40,44 @@ class Lease:
         return cls(owner, utcnow() + timedelta(seconds=seconds))
 
 
+def _queued(*, by_id: bool) -> Select[str]:
+    query = select(Generation.id).where(
+        Generation.status == Status.QUEUED, Generation.deleted_at.is_(None)
+    )
+    if by_id:
+        query = query.where(Generation.id == bindparam("p_id"))
+    # SKIP LOCKED lets PostgreSQL workers pass each other; SQLite serialises writers anyway.
+    return (
+        query.order_by(Generation.created_at, Generation.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+# A claim's statements, built once: a statement object keeps its cache key (see ledger.book).
+_NEXT_QUEUED = _queued(by_id=False)
+_QUEUED_BY_ID = _queued(by_id=True)
+_LEASE = (
+    update(Generation)
+    .where(Generation.id == bindparam("p_id"), Generation.status == Status.QUEUED)
+    .values(
+        status=Status.RUNNING,
+        lease_owner=bindparam("p_owner"),
+        lease_expires_at=bindparam("p_expires_at"),
+        attempts=Generation.attempts + 1,
+        started_at=bindparam("p_now"),
+    )
+    .returning(
+        Generation.id,
+        Generation.site_id,
+        Generation.user_id,
+        Generation.style,
+        Generation.input_key,
+        Generation.attempts,
+    )
+)
+
+
 def claim_next(
     database: Database, *, owner: str, lease_seconds: float, generation_id: str | None = None
 ) -> ClaimedJob | None:
@@ -50,37 +89,21 @@ def claim_next(
     """
     now = utcnow()
     with database.transaction(durable=False) as session:
-        # SKIP LOCKED lets PostgreSQL workers pass each other; SQLite serialises writers anyway.
-        query = select(Generation.id).where(
-            Generation.status == Status.QUEUED, Generation.deleted_at.is_(None)
-        )
-        if generation_id is not None:
-            query = query.where(Generation.id == generation_id)
-        row = session.execute(
-            query.order_by(Generation.created_at, Generation.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
+        connection = session.connection()  # Core, as in _finish
+        if generation_id is None:
+            row = connection.execute(_NEXT_QUEUED).first()
+        else:
+            row = connection.execute(_QUEUED_BY_ID, {"p_id": generation_id}).first()
         if row is None:
             return None
-        claimed = session.execute(
-            update(Generation)
-            .where(Generation.id == row.id, Generation.status == Status.QUEUED)
-            .values(
-                status=Status.RUNNING,
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                attempts=Generation.attempts + 1,
-                started_at=now,
-            )
-            .returning(
-                Generation.id,
-                Generation.site_id,
-                Generation.user_id,
-                Generation.style,
-                Generation.input_key,
-                Generation.attempts,
-            )
+        claimed = connection.execute(
+            _LEASE,
+            {
+                "p_id": row.id,
+                "p_owner": owner,
+                "p_expires_at": now + timedelta(seconds=lease_seconds),
+                "p_now": now,
+            },
         ).one_or_none()
     if claimed is None or claimed.input_key is None:
         return None
@@ -109,6 +132,48 @@ def renew_leases(database: Database, *, owner: str, ids: list[str], lease_second
         )
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """What the end of a job needs to know of its row, read back by the UPDATE that ends it."""
+
+    id: str
+    site_id: str
+    style: str | None
+    provider: str | None
+    cost_usd: float | None
+    created_at: datetime
+    finished_at: datetime
+
+    @property
+    def hold_ref(self) -> str:
+        return hold_ref(self.id)
+
+
+@functools.cache
+def _end_statement(value_names: tuple[str, ...], *, by_owner: bool, expired: bool) -> Update:
+    """The UPDATE that ends a running job, built once per shape: a statement object keeps its
+    cache key, so running it again skips building both (see ledger.book)."""
+    conditions = [Generation.id == bindparam("p_id"), Generation.status == Status.RUNNING]
+    if by_owner:
+        conditions.append(Generation.lease_owner == bindparam("p_owner"))
+    if expired:
+        conditions.append(Generation.lease_expires_at < bindparam("p_expired_before"))
+    return (
+        update(Generation)
+        .where(*conditions)
+        .values({name: bindparam(f"p_{name}") for name in value_names})
+        .returning(
+            Generation.id,
+            Generation.site_id,
+            Generation.style,
+            Generation.provider,
+            Generation.cost_usd,
+            Generation.created_at,
+            Generation.finished_at,
+        )
+    )
+
+
 def _finish(
     session: Session,
     generation_id: str,
@@ -116,21 +181,17 @@ def _finish(
     owner: str | None,
     values: dict[str, object],
     expired_before: datetime | None = None,
-) -> Generation | None:
+) -> _Ended | None:
     """Move a running generation to its final state, if this caller still holds it."""
-    conditions = [Generation.id == generation_id, Generation.status == Status.RUNNING]
-    if owner is not None:
-        conditions.append(Generation.lease_owner == owner)
-    if expired_before is not None:
-        conditions.append(Generation.lease_expires_at < expired_before)
-    now = utcnow()
-    row = session.execute(
-        update(Generation)
-        .where(*conditions)
-        .values(lease_owner=None, lease_expires_at=None, finished_at=now, **values)
-        .returning(Generation)
-    ).scalar_one_or_none()
-    return row
+    values = {**values, "lease_owner": None, "lease_expires_at": None, "finished_at": utcnow()}
+    statement = _end_statement(
+        tuple(sorted(values)), by_owner=owner is not None, expired=expired_before is not None
+    )
+    parameters = {f"p_{name}": value for name, value in values.items()}
+    parameters |= {"p_id": generation_id, "p_owner": owner, "p_expired_before": expired_before}
+    # Core on the session's connection: the ORM's bulk UPDATE would cost more than the SQL.
+    row = session.connection().execute(statement, parameters).one_or_none()
+    return None if row is None else _Ended(*row)
 
 
 def complete(
@@ -165,7 +226,7 @@ def complete(
         )
         if generation is None:
             return False
-        capture_hold(session, site_id=generation.site_id, hold_ref=generation.ref)
+        capture_hold(session, site_id=generation.site_id, hold_ref=generation.hold_ref)
         note(session, _finished(generation, "succeeded", None))
     return True
 
@@ -202,14 +263,14 @@ def fail(
         )
         if generation is None:
             return False
-        void_hold(session, site_id=generation.site_id, hold_ref=generation.ref, reason=reason)
+        void_hold(session, site_id=generation.site_id, hold_ref=generation.hold_ref, reason=reason)
         note(session, _finished(generation, "failed", reason))
     return True
 
 
-def _finished(generation: Generation, outcome: str, reason: str | None) -> GenerationFinished:
+def _finished(generation: _Ended, outcome: str, reason: str | None) -> GenerationFinished:
     """What metrics learn of a generation's end, once its transaction commits."""
-    waited = (generation.finished_at or utcnow()) - generation.created_at
+    waited = generation.finished_at - generation.created_at
     return GenerationFinished(
         site_id=generation.site_id,
         provider=generation.provider,

@@ -66,4 +66,9 @@ class Generation(Base):
     @property
     def ref(self) -> str:
         """The ledger reference of this generation's hold."""
-        return f"generation:{self.id}"
+        return hold_ref(self.id)
+
+
+def hold_ref(generation_id: str) -> str:
+    """The ledger reference of a generation's hold."""
+    return f"generation:{generation_id}"
