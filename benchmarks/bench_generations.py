@@ -1,6 +1,6 @@
 """Overhead of the whole generation flow against calling the filter directly, same run, same photos.
 
-Usage: .venv/bin/python benchmarks/bench_generations.py [--sequential-reps 5] [--batch 40] [--rounds 3]
+Usage: .venv/bin/python benchmarks/bench_generations.py [--sequential-reps 5] [--batch 40] [--rounds 5]
 Writes its section of docs/benchmarks.md.
 """
 
@@ -310,7 +310,8 @@ image: the benchmark process for direct, the server process (polls taken out) fo
 The steps `POST /api/v1/generations` (after authentication) and a runner worker take when a
 worker is idle, as in the latency runs: the row is created leased to that worker and it starts
 from the pixels the upload check decoded, so there is no claim transaction and no second
-decode (both come back for jobs that wait in a queue, as in the batches); the result's store
+decode (both come back for jobs that wait in a queue, as in the batches, where the finisher
+claims the next job ahead for the next worker to be free); the result's store
 and commit are the finisher thread's, which in the batches runs them while the worker starts its
 next job. Called in-process in
 the same order (SQLite in a temp dir with the server's pragmas, local media store), median over
@@ -359,7 +360,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequential-reps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     started = time.monotonic()
     uploads = make_uploads()
