@@ -376,6 +376,7 @@ class JobRunner:
                 params=params,
                 model=site.manifest.transform.model,
                 deadline=deadline,
+                consumable=True,  # decoded for this job alone
             )
         )
 

@@ -26,6 +26,9 @@ class TransformRequest:
     params: Mapping[str, object] = field(default_factory=dict)
     model: str | None = None
     deadline: float | None = None  # time.monotonic() value after which to give up
+    # The caller will not use ``image`` again: the provider may free its pixels (close it)
+    # once it has what it needs. The runner's decoded inputs are made for one job.
+    consumable: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ class LocalFilterProvider:
     def transform(self, request: TransformRequest) -> TransformResult:
         params = {**self.params, **request.params}
         try:
-            image = apply_filter(self.filter_name, request.image, params)
+            image = apply_filter(
+                self.filter_name, request.image, params, consume=request.consumable
+            )
         except ValueError as exc:
             raise ProviderError(INTERNAL, str(exc)) from exc
         return TransformResult(image=image, usage=Usage(cost_usd=0.0))

@@ -9,6 +9,7 @@ from PIL import Image
 from forkable.providers.local.coloring_book import line_mask
 from forkable.providers.local.filters import (
     check_int,
+    release_input,
     resize,
     scaled_size,
     to_rgb,
@@ -36,6 +37,7 @@ def cartoon(
     line_thickness = check_int("line_thickness", line_thickness, 0, 8)
     smoothness = check_int("smoothness", smoothness, 0, 8)
     rgb = to_rgb(image)
+    release_input(image)
     height, width = rgb.shape[:2]
     # Colour regions are broad, so they are worked out on a small copy; it keeps the costly
     # bilateral passes cheap. Outlines, which need the detail, use a larger one below.

@@ -11,6 +11,7 @@ from forkable.providers.local.filters import (
     check_float,
     check_int,
     disk,
+    release_input,
     remove_small_components,
     resize,
     scaled_size,
@@ -53,6 +54,7 @@ def coloring_book(
     detail = check_float("detail", detail, 0.0, 1.0)
     size = image.size
     rgb = to_rgb(shrink_for_work(image))
+    release_input(image)
     work = working_copy(rgb, allow_upscale=True)
     del rgb  # a full-size copy is never needed: lines are found at working size
     lines = line_mask(work, line_thickness=line_thickness, detail=detail, soft_outlines=True)

@@ -10,6 +10,7 @@ from forkable.providers.local.filters import (
     U8,
     WORK_SIDE,
     check_float,
+    release_input,
     resize,
     scaled_size,
     to_rgb,
@@ -28,6 +29,7 @@ def pencil_sketch(
     blur_radius = check_float("blur_radius", blur_radius, 1.0, 40.0)
     darkness = check_float("darkness", darkness, 1.0, 5.0)
     grey = np.asarray(cv2.cvtColor(to_rgb(image), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    release_input(image)
     height, width = grey.shape
     # The blur radius is meant at a WORK_SIDE long side so strokes look alike at any size.
     scale = max(width, height) / WORK_SIDE

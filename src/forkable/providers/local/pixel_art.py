@@ -10,6 +10,7 @@ from forkable.providers.local.filters import (
     U8,
     check_bool,
     check_int,
+    release_input,
     resize,
     scaled_size,
     to_rgb,
@@ -42,6 +43,7 @@ def pixel_art(
     colors = check_int("colors", colors, 2, 32)
     outline = check_bool("outline", outline)
     rgb = to_rgb(image)
+    release_input(image)
     height, width = rgb.shape[:2]
     # Blocks are whole squares of output pixels; those at the right and bottom edges are cut
     # off when the size is not a multiple of the block.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Final
 
 from PIL import Image
 
 from forkable.providers.local.cartoon import cartoon
 from forkable.providers.local.coloring_book import coloring_book
+from forkable.providers.local.filters import given_away
 from forkable.providers.local.pencil_sketch import pencil_sketch
 from forkable.providers.local.pixel_art import pixel_art
 from forkable.providers.local.threads import OPENCV_THREADS
@@ -52,9 +54,17 @@ def filter_parameters(name: str) -> dict[str, object]:
 
 
 def apply_filter(
-    name: str, image: Image.Image, params: Mapping[str, object] | None = None
+    name: str,
+    image: Image.Image,
+    params: Mapping[str, object] | None = None,
+    *,
+    consume: bool = False,
 ) -> Image.Image:
-    """Run the named filter on image; unknown names and bad parameters raise clear errors."""
+    """Run the named filter on image; unknown names and bad parameters raise clear errors.
+
+    ``consume``: the caller will not use ``image`` again, so the filter frees its pixels as
+    soon as it has its own copy (the image is closed afterwards).
+    """
     accepted = filter_parameters(name)
     params = dict(params or {})
     unknown = sorted(set(params) - set(accepted))
@@ -64,5 +74,5 @@ def apply_filter(
             f"accepted: {', '.join(accepted) or 'none'}"
         )
     # Each filter checks the types and ranges of its own parameters.
-    with OPENCV_THREADS.share():
+    with OPENCV_THREADS.share(), given_away(image) if consume else nullcontext():
         return FILTERS[name](image, **params)

@@ -11,6 +11,7 @@ from forkable.providers.local.filters import (
     U8,
     WORK_SIDE,
     check_float,
+    release_input,
     resize,
     scaled_size,
     to_rgb,
@@ -61,6 +62,7 @@ def vintage(
     vignette = check_float("vignette", vignette, 0.0, 1.0)
     blur = check_float("blur", blur, 0.0, 1.0)
     rgb = to_rgb(image)
+    release_input(image)
     height, width = rgb.shape[:2]
     # Everything runs at full size, but as whole-image lookups and 8-bit arithmetic only:
     # per-pixel float work would cost far more than the budget on 12 megapixels.

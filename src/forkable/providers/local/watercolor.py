@@ -10,6 +10,7 @@ from PIL import Image
 from forkable.providers.local.filters import (
     U8,
     check_float,
+    release_input,
     resize,
     to_rgb,
     working_copy,
@@ -57,6 +58,7 @@ def watercolor(
     paper = check_float("paper", paper, 0.0, 1.0)
     margin = check_float("margin", margin, 0.0, 1.0)
     rgb = to_rgb(image)
+    release_input(image)
     height, width = rgb.shape[:2]
     # All the painting happens on a 1024-pixel copy: washes are soft, so the full-size
     # result is that copy enlarged, which keeps a 12-megapixel photo well under a second.
