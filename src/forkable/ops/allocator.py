@@ -14,7 +14,7 @@ process, and the flow's overhead per generation fell from about 28 ms to 12 ms w
 thresholds: blocks of up to 32 MB (every array of a phone photo up to about 8 MP) stay in the
 heap, where the next photo reuses them, larger ones are mapped and returned at once, and the
 heap gives memory back once 64 MB are free at its top. Peak memory with four 12-MP photos at
-once stays under 500 MB (415 MB, benchmarks/bench_filter.py).
+once stays under 500 MB (397 MB, benchmarks/bench_filter.py).
 
 An operator's own `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` is
 left as it is, and other C libraries (musl in Alpine images) are not touched. Called when
