@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
@@ -31,6 +32,7 @@ from forkable.generations.handoff import DecodedInputs
 from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.local_queue import LocalQueue
 from forkable.generations.result_png import encode_result_png
+from forkable.ops import allocator
 from forkable.providers.base import (
     INTERNAL,
     Provider,
@@ -95,6 +97,7 @@ class JobRunner:
         sites: SiteRegistry,
         resolver: ProviderResolver,
         config: RunnerConfig,
+        give_back_memory: Callable[[], object] = allocator.give_back_memory,
     ) -> None:
         self.database = database
         self.store = store
@@ -109,6 +112,8 @@ class JobRunner:
         self._threads: list[threading.Thread] = []
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
+        self._give_back_memory = give_back_memory
+        self._worked_since_give_back = False
         self._local = LocalQueue()
         # Results made by the workers, for the finisher; bounded, so a slow disk or database
         # holds the workers back instead of piling results up in memory.
@@ -275,6 +280,7 @@ class JobRunner:
     def _track(self, generation_id: str) -> None:
         with self._active_lock:
             self._active.add(generation_id)  # the keeper renews its lease meanwhile
+            self._worked_since_give_back = True
 
     def _untrack(self, generation_id: str) -> None:
         with self._active_lock:
@@ -426,8 +432,21 @@ class JobRunner:
                     logger.warning("expired lease: generation %s %s", generation_id, action)
                     if action == "requeued":
                         self._local.wake()
+                self._give_back_when_idle()
             except Exception:
                 logger.exception("lease keeper error")
+
+    def _give_back_when_idle(self) -> None:
+        """Once no job is in progress after some work, return freed memory to the system.
+
+        Checked at the keeper's ticks, so at most once a third of a lease period: a job that
+        comes right after pays for fresh pages once, not every job for every photo.
+        """
+        with self._active_lock:
+            if self._active or not self._worked_since_give_back:
+                return
+            self._worked_since_give_back = False
+        self._give_back_memory()
 
 
 def _load(data: bytes) -> Image.Image:

@@ -1,6 +1,9 @@
-"""The finisher leases the next job ahead for the busy workers; stopping gives it back."""
+"""The runner between jobs: the finisher leases the next job ahead for the busy workers,
+stopping gives it back, and memory goes back to the system once the work is done."""
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy import select
 from tests.factories import photo_bytes
@@ -117,3 +120,31 @@ def test_stopping_puts_a_job_leased_ahead_back_in_the_queue(
     assert _rows(services, [generation_id])[0].attempts == 1
     with services.database.session() as session:
         assert verify(session) == []
+
+
+def test_memory_is_given_back_once_after_the_work_is_done(
+    services: Services, make_user: MakeUser
+) -> None:
+    user = make_user(5)
+    calls: list[float] = []
+    runner = JobRunner(
+        database=services.database,
+        store=services.store,
+        sites=services.sites,
+        resolver=services.resolver,
+        # The keeper looks every 0.1 s.
+        config=RunnerConfig(workers=1, lease_seconds=0.3, poll_seconds=0.05),
+        give_back_memory=lambda: calls.append(1),
+    )
+    runner.start()
+    try:
+        time.sleep(0.5)
+        assert calls == []  # nothing was done, so there is nothing to give back
+        ids = _queue(services, user, 2)
+        runner.notify()
+        wait_until(lambda: all(g.status == Status.SUCCEEDED for g in _rows(services, ids)))
+        wait_until(lambda: calls == [1])
+        time.sleep(0.5)
+        assert calls == [1]  # once per stretch of work, not at every look while idle
+    finally:
+        runner.stop()
