@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from forkable.ratelimit.limit import Limit
+
 # Counted events between two sweeps of idle keys.
 SWEEP_EVERY = 1024
 
@@ -32,21 +34,21 @@ class MemoryWindows:
         self._lock = threading.Lock()
         self._counted_since_sweep = 0
 
-    def wait(self, name: str, key: str, count: int, seconds: float) -> float | None:
+    def wait(self, limit: Limit, key: str) -> float | None:
         """Seconds until one more event is allowed; None when it is allowed now."""
         now = self._clock()
         with self._lock:
-            window = self._windows.get((name, key))
-            return None if window is None else _wait(window, count, now)
+            window = self._windows.get((limit.name, key))
+            return None if window is None else _wait(window, limit.count, now)
 
-    def hit(self, name: str, key: str, count: int, seconds: float) -> float | None:
+    def hit(self, limit: Limit, key: str) -> float | None:
         """Count one event if allowed (None); else the seconds to wait, nothing counted."""
         now = self._clock()
         with self._lock:
-            window = self._windows.get((name, key))
+            window = self._windows.get((limit.name, key))
             if window is None:
-                window = self._windows[(name, key)] = _Window(seconds)
-            wait = _wait(window, count, now)
+                window = self._windows[(limit.name, key)] = _Window(limit.seconds)
+            wait = _wait(window, limit.count, now)
             if wait is None:
                 window.times.append(now)
                 self._counted_since_sweep += 1
@@ -54,9 +56,9 @@ class MemoryWindows:
                     self._sweep(now)
             return wait
 
-    def clear(self, name: str, key: str) -> None:
+    def clear(self, limit: Limit, key: str) -> None:
         with self._lock:
-            self._windows.pop((name, key), None)
+            self._windows.pop((limit.name, key), None)
 
     def __len__(self) -> int:
         """Keys held: those with an event within their window, until the next sweep."""

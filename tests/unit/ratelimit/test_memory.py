@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from forkable.ratelimit import memory
+from forkable.ratelimit.limit import Limit
 from forkable.ratelimit.memory import MemoryWindows
 
 
@@ -29,53 +30,53 @@ def clock() -> Clock:
 def test_allows_count_events_per_window_then_says_how_long_to_wait(clock: Clock) -> None:
     windows = MemoryWindows(clock)
     for _ in range(3):
-        assert windows.hit("uploads", "u1", 3, 60) is None
+        assert windows.hit(Limit("uploads", 3, 60), "u1") is None
         clock.now += 10
     # Events at 1000, 1010 and 1020: the first leaves the window at 1060.
-    assert windows.wait("uploads", "u1", 3, 60) == pytest.approx(30)
-    assert windows.hit("uploads", "u1", 3, 60) == pytest.approx(30)
+    assert windows.wait(Limit("uploads", 3, 60), "u1") == pytest.approx(30)
+    assert windows.hit(Limit("uploads", 3, 60), "u1") == pytest.approx(30)
     clock.now = 1060
-    assert windows.wait("uploads", "u1", 3, 60) is None
-    assert windows.hit("uploads", "u1", 3, 60) is None
+    assert windows.wait(Limit("uploads", 3, 60), "u1") is None
+    assert windows.hit(Limit("uploads", 3, 60), "u1") is None
     # Now 1010, 1020 and 1060 are in the window; 1010 leaves at 1070.
-    assert windows.hit("uploads", "u1", 3, 60) == pytest.approx(10)
+    assert windows.hit(Limit("uploads", 3, 60), "u1") == pytest.approx(10)
 
 
 def test_a_refused_event_is_not_counted(clock: Clock) -> None:
     windows = MemoryWindows(clock)
-    assert windows.hit("sync", "p1", 1, 3) is None
+    assert windows.hit(Limit("sync", 1, 3), "p1") is None
     for _ in range(5):
         clock.now += 0.5
-        assert windows.hit("sync", "p1", 1, 3) is not None
+        assert windows.hit(Limit("sync", 1, 3), "p1") is not None
     clock.now = 1003
-    assert windows.hit("sync", "p1", 1, 3) is None
+    assert windows.hit(Limit("sync", 1, 3), "p1") is None
 
 
 def test_wait_counts_nothing_and_keys_and_names_are_apart(clock: Clock) -> None:
     windows = MemoryWindows(clock)
     for _ in range(5):
-        assert windows.wait("login", "a@example.com", 1, 900) is None
-    assert windows.hit("login", "a@example.com", 1, 900) is None
-    assert windows.hit("login", "a@example.com", 1, 900) == pytest.approx(900)
-    assert windows.hit("login", "b@example.com", 1, 900) is None
-    assert windows.hit("signup", "a@example.com", 1, 900) is None
+        assert windows.wait(Limit("login", 1, 900), "a@example.com") is None
+    assert windows.hit(Limit("login", 1, 900), "a@example.com") is None
+    assert windows.hit(Limit("login", 1, 900), "a@example.com") == pytest.approx(900)
+    assert windows.hit(Limit("login", 1, 900), "b@example.com") is None
+    assert windows.hit(Limit("signup", 1, 900), "a@example.com") is None
 
 
 def test_clear_forgets_a_key(clock: Clock) -> None:
     windows = MemoryWindows(clock)
-    windows.hit("login", "ip", 1, 900)
-    windows.clear("login", "ip")
-    windows.clear("login", "never-seen")
-    assert windows.hit("login", "ip", 1, 900) is None
+    windows.hit(Limit("login", 1, 900), "ip")
+    windows.clear(Limit("login", 1, 900), "ip")
+    windows.clear(Limit("login", 1, 900), "never-seen")
+    assert windows.hit(Limit("login", 1, 900), "ip") is None
 
 
 def test_a_lowered_limit_waits_for_enough_events_to_leave(clock: Clock) -> None:
     windows = MemoryWindows(clock)
     for _ in range(4):
-        windows.hit("uploads", "u1", 10, 60)
+        windows.hit(Limit("uploads", 10, 60), "u1")
         clock.now += 1
     # Four events at 1000..1003; with the limit now 2, all but one must leave: 1002 at 1062.
-    assert windows.wait("uploads", "u1", 2, 60) == pytest.approx(1062 - clock.now)
+    assert windows.wait(Limit("uploads", 2, 60), "u1") == pytest.approx(1062 - clock.now)
 
 
 def test_idle_keys_are_swept_while_events_are_counted(
@@ -84,10 +85,10 @@ def test_idle_keys_are_swept_while_events_are_counted(
     monkeypatch.setattr(memory, "SWEEP_EVERY", 10)
     windows = MemoryWindows(clock)
     for number in range(9):
-        windows.hit("login", f"ip-{number}", 5, 60)
+        windows.hit(Limit("login", 5, 60), f"ip-{number}")
     clock.now += 61
     assert len(windows) == 9
-    windows.hit("login", "ip-new", 5, 60)  # the tenth event sweeps
+    windows.hit(Limit("login", 5, 60), "ip-new")  # the tenth event sweeps
     assert len(windows) == 1
 
 
@@ -98,7 +99,7 @@ def test_concurrent_hits_allow_exactly_the_count_and_start_no_thread(clock: Cloc
 
     def hit(_: int) -> bool:
         start.wait()
-        return windows.hit("uploads", "u1", 7, 60) is None
+        return windows.hit(Limit("uploads", 7, 60), "u1") is None
 
     with ThreadPoolExecutor(16) as pool:
         allowed = list(pool.map(hit, range(16)))
