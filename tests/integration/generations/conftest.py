@@ -1,4 +1,5 @@
-"""A migrated database with one user of the coloring-book site, for the runner's tests."""
+"""A migrated database with users of the coloring-book site, and what the runner's tests share:
+a one-worker runner, queued generations and reading their rows back."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import secrets
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
+from tests.factories import photo_bytes
 
 from forkable.accounts.service import Principal, create_user
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
+from forkable.generations import service
+from forkable.generations.models import Generation
+from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.generations.uploads import validate_image
 from forkable.services import Services
+from forkable.storage import MediaStore
 
 MakeUser = Callable[[int], Principal]
 
@@ -33,3 +41,45 @@ def make_user(services: Services) -> MakeUser:
         return Principal(user.id, user.site_id, user.email, False, "session")
 
     return make
+
+
+def one_worker_runner(
+    services: Services,
+    *,
+    store: MediaStore | None = None,
+    lease_seconds: float = 5,
+    poll_seconds: float = 0.05,
+    give_back_memory: Callable[[], object] = lambda: None,
+) -> JobRunner:
+    """A runner of one worker (and its finisher) on the services' database."""
+    return JobRunner(
+        database=services.database,
+        store=store or services.store,
+        sites=services.sites,
+        resolver=services.resolver,
+        config=RunnerConfig(workers=1, lease_seconds=lease_seconds, poll_seconds=poll_seconds),
+        give_back_memory=give_back_memory,
+    )
+
+
+def queue_generations(services: Services, user: Principal, count: int) -> list[str]:
+    """Submit ``count`` small photos (queued, one token each); their ids in order."""
+    return [
+        service.submit(
+            services.database,
+            services.store,
+            user,
+            image=validate_image(photo_bytes(size=96), max_bytes=10_000_000),
+            style=None,
+            cost=1,
+            idempotency_key=None,
+        ).generation.id
+        for _ in range(count)
+    ]
+
+
+def generation_rows(services: Services, ids: list[str]) -> list[Generation]:
+    """The generations' rows, in the order of ``ids``."""
+    with services.database.session() as session:
+        rows = {g.id: g for g in session.scalars(select(Generation).where(Generation.id.in_(ids)))}
+    return [rows[generation_id] for generation_id in ids]

@@ -7,15 +7,15 @@ import time
 from pathlib import Path
 
 from sqlalchemy import select
-from tests.factories import photo_bytes
-from tests.integration.generations.conftest import MakeUser
+from tests.integration.generations.conftest import (
+    MakeUser,
+    generation_rows,
+    one_worker_runner,
+    queue_generations,
+)
 from tests.support.waiting import wait_until
 
-from forkable.accounts.service import Principal
-from forkable.generations import service
 from forkable.generations.models import Generation, HoldState, Status
-from forkable.generations.runner import JobRunner, RunnerConfig
-from forkable.generations.uploads import validate_image
 from forkable.ledger.verify import verify
 from forkable.services import Services
 from forkable.storage import LocalMediaStore
@@ -36,49 +36,17 @@ class GatedStore(LocalMediaStore):
         super().put(key, data, content_type)
 
 
-def _runner(services: Services, store: LocalMediaStore) -> JobRunner:
-    """One worker (and the finisher) on the services' database, over ``store``."""
-    return JobRunner(
-        database=services.database,
-        store=store,
-        sites=services.sites,
-        resolver=services.resolver,
-        config=RunnerConfig(workers=1, lease_seconds=5, poll_seconds=0.05),
-    )
-
-
-def _queue(services: Services, user: Principal, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        submitted = service.submit(
-            services.database,
-            services.store,
-            user,
-            image=validate_image(photo_bytes(size=96), max_bytes=10_000_000),
-            style=None,
-            cost=1,
-            idempotency_key=None,
-        )
-        ids.append(submitted.generation.id)
-    return ids
-
-
 def _statuses(services: Services, ids: list[str]) -> list[tuple[Status, int]]:
-    with services.database.session() as session:
-        rows = {
-            g.id: (g.status, g.attempts)
-            for g in session.scalars(select(Generation).where(Generation.id.in_(ids)))
-        }
-    return [rows[generation_id] for generation_id in ids]
+    return [(g.status, g.attempts) for g in generation_rows(services, ids)]
 
 
 def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(3)
-    first, second = _queue(services, user, 2)
+    first, second = queue_generations(services, user, 2)
     store = GatedStore(Path(services.settings.media_dir))
-    runner = _runner(services, store)
+    runner = one_worker_runner(services, store=store)
     runner.start()
     try:
         store.waiting.wait(10)
@@ -102,9 +70,9 @@ def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
 
 def test_stopping_finishes_the_results_handed_over(services: Services, make_user: MakeUser) -> None:
     user = make_user(3)
-    (generation_id,) = _queue(services, user, 1)
+    (generation_id,) = queue_generations(services, user, 1)
     store = GatedStore(Path(services.settings.media_dir))
-    runner = _runner(services, store)
+    runner = one_worker_runner(services, store=store)
     runner.start()
     store.waiting.wait(10)
     stopping = threading.Thread(target=runner.stop)
@@ -122,11 +90,11 @@ def test_a_result_that_cannot_be_stored_fails_the_job_and_returns_its_tokens(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(3)
-    (generation_id,) = _queue(services, user, 1)
+    (generation_id,) = queue_generations(services, user, 1)
     # A folder where the result file goes: writing it fails, as on a broken disk.
     key = f"coloringbook/{generation_id[:2]}/{generation_id}-result-1.png"
     (Path(services.settings.media_dir) / key).mkdir(parents=True)
-    runner = _runner(services, LocalMediaStore(Path(services.settings.media_dir)))
+    runner = one_worker_runner(services, store=LocalMediaStore(Path(services.settings.media_dir)))
     runner.start()
     try:
         wait_until(lambda: _statuses(services, [generation_id])[0][0] == Status.FAILED)

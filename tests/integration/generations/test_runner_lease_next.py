@@ -5,62 +5,30 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-from tests.factories import photo_bytes
-from tests.integration.generations.conftest import MakeUser
+from tests.integration.generations.conftest import (
+    MakeUser,
+    generation_rows,
+    one_worker_runner,
+    queue_generations,
+)
 from tests.support.waiting import wait_until
 
-from forkable.accounts.service import Principal
-from forkable.generations import service
-from forkable.generations.models import Generation, Status
-from forkable.generations.runner import JobRunner, RunnerConfig
-from forkable.generations.uploads import validate_image
+from forkable.generations.models import Status
 from forkable.ledger.verify import verify
 from forkable.services import Services
-
-
-def _runner(services: Services, *, poll_seconds: float = 0.05) -> JobRunner:
-    return JobRunner(
-        database=services.database,
-        store=services.store,
-        sites=services.sites,
-        resolver=services.resolver,
-        config=RunnerConfig(workers=1, lease_seconds=5, poll_seconds=poll_seconds),
-    )
-
-
-def _queue(services: Services, user: Principal, count: int) -> list[str]:
-    return [
-        service.submit(
-            services.database,
-            services.store,
-            user,
-            image=validate_image(photo_bytes(size=96), max_bytes=10_000_000),
-            style=None,
-            cost=1,
-            idempotency_key=None,
-        ).generation.id
-        for _ in range(count)
-    ]
-
-
-def _rows(services: Services, ids: list[str]) -> list[Generation]:
-    with services.database.session() as session:
-        rows = {g.id: g for g in session.scalars(select(Generation).where(Generation.id.in_(ids)))}
-    return [rows[generation_id] for generation_id in ids]
 
 
 def test_one_job_is_leased_ahead_and_a_worker_starts_it(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(5)
-    first, second = _queue(services, user, 2)
-    runner = _runner(services)  # not started: its one worker counts as busy
+    first, second = queue_generations(services, user, 2)
+    runner = one_worker_runner(services)  # not started: its one worker counts as busy
 
     leased = runner.lease_next()
     assert leased is not None and leased.id == first
     assert runner.lease_next() is None  # one job waits for a worker at most
-    assert [(g.status, g.attempts) for g in _rows(services, [first, second])] == [
+    assert [(g.status, g.attempts) for g in generation_rows(services, [first, second])] == [
         (Status.RUNNING, 1),
         (Status.QUEUED, 0),
     ]
@@ -68,12 +36,14 @@ def test_one_job_is_leased_ahead_and_a_worker_starts_it(
     runner.start()
     try:
         wait_until(
-            lambda: all(g.status == Status.SUCCEEDED for g in _rows(services, [first, second]))
+            lambda: all(
+                g.status == Status.SUCCEEDED for g in generation_rows(services, [first, second])
+            )
         )
     finally:
         runner.stop()
     # The worker took the leased job as it was handed over, without claiming it again.
-    assert [g.attempts for g in _rows(services, [first, second])] == [1, 1]
+    assert [g.attempts for g in generation_rows(services, [first, second])] == [1, 1]
     with services.database.session() as session:
         assert verify(session) == []
 
@@ -82,15 +52,15 @@ def test_nothing_is_leased_ahead_while_a_worker_waits_for_work(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(5)
-    runner = _runner(services, poll_seconds=30)
+    runner = one_worker_runner(services, poll_seconds=30)
     runner.start()
     try:
         wait_until(lambda: runner.idle_workers == 1)
-        (generation_id,) = _queue(services, user, 1)  # queued without waking the worker
+        (generation_id,) = queue_generations(services, user, 1)  # queued without waking the worker
         assert runner.lease_next() is None
-        assert _rows(services, [generation_id])[0].status == Status.QUEUED
+        assert generation_rows(services, [generation_id])[0].status == Status.QUEUED
         runner.notify()
-        wait_until(lambda: _rows(services, [generation_id])[0].status == Status.SUCCEEDED)
+        wait_until(lambda: generation_rows(services, [generation_id])[0].status == Status.SUCCEEDED)
     finally:
         runner.stop()
 
@@ -99,25 +69,25 @@ def test_stopping_puts_a_job_leased_ahead_back_in_the_queue(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(5)
-    (generation_id,) = _queue(services, user, 1)
-    runner = _runner(services)
+    (generation_id,) = queue_generations(services, user, 1)
+    runner = one_worker_runner(services)
     assert runner.lease_next() is not None
     runner.stop()
 
-    (row,) = _rows(services, [generation_id])
+    (row,) = generation_rows(services, [generation_id])
     assert (row.status, row.attempts, row.lease_owner, row.started_at) == (
         Status.QUEUED,
         0,
         None,
         None,
     )
-    later = _runner(services)
+    later = one_worker_runner(services)
     later.start()
     try:
-        wait_until(lambda: _rows(services, [generation_id])[0].status == Status.SUCCEEDED)
+        wait_until(lambda: generation_rows(services, [generation_id])[0].status == Status.SUCCEEDED)
     finally:
         later.stop()
-    assert _rows(services, [generation_id])[0].attempts == 1
+    assert generation_rows(services, [generation_id])[0].attempts == 1
     with services.database.session() as session:
         assert verify(session) == []
 
@@ -127,22 +97,19 @@ def test_memory_is_given_back_once_after_the_work_is_done(
 ) -> None:
     user = make_user(5)
     calls: list[float] = []
-    runner = JobRunner(
-        database=services.database,
-        store=services.store,
-        sites=services.sites,
-        resolver=services.resolver,
-        # The keeper looks every 0.1 s.
-        config=RunnerConfig(workers=1, lease_seconds=0.3, poll_seconds=0.05),
-        give_back_memory=lambda: calls.append(1),
+    # The keeper looks every 0.1 s.
+    runner = one_worker_runner(
+        services, lease_seconds=0.3, give_back_memory=lambda: calls.append(1)
     )
     runner.start()
     try:
         time.sleep(0.5)
         assert calls == []  # nothing was done, so there is nothing to give back
-        ids = _queue(services, user, 2)
+        ids = queue_generations(services, user, 2)
         runner.notify()
-        wait_until(lambda: all(g.status == Status.SUCCEEDED for g in _rows(services, ids)))
+        wait_until(
+            lambda: all(g.status == Status.SUCCEEDED for g in generation_rows(services, ids))
+        )
         wait_until(lambda: calls == [1])
         time.sleep(0.5)
         assert calls == [1]  # once per stretch of work, not at every look while idle
