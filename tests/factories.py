@@ -10,6 +10,8 @@ from functools import lru_cache
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from forkable.generations.admission import AdmissionPolicy
+
 PASSWORD = "correct horse battery staple"
 
 
@@ -75,3 +77,10 @@ def wait_for(client: TestClient, generation_id: str, timeout: float = 20) -> dic
             return body
         time.sleep(0.05)
     raise TimeoutError(f"generation {generation_id} did not finish")
+
+
+def open_policy(cost: int = 1) -> AdmissionPolicy:
+    """Admission for tests that submit directly: ``cost`` tokens, no rate or spend cap in reach."""
+    return AdmissionPolicy(
+        per_minute=10_000, daily_cap_usd=1_000_000.0, cost_tokens=cost, estimated_cost_usd=0.0
+    )

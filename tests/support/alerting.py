@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
-from tests.factories import PASSWORD, photo_bytes
+from tests.factories import PASSWORD, open_policy, photo_bytes
 
 from forkable.accounts.service import Principal, create_user
 from forkable.db.types import utcnow
@@ -93,7 +93,7 @@ def make_generations(
             principal,
             image=image,
             style=None,
-            cost=1,
+            policy=open_policy(),
             idempotency_key=None,
         )
         generation_id = submitted.generation.id

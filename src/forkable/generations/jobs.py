@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from forkable.db import Database
 from forkable.db.types import utcnow
+from forkable.generations import admission
 from forkable.generations.messages import failure_message
 from forkable.generations.models import Generation, HoldState, Status, hold_ref
 from forkable.ledger.book import capture_hold, void_hold
@@ -141,6 +142,7 @@ class _Ended:
     style: str | None
     provider: str | None
     cost_usd: float | None
+    reserved_micro_usd: int
     created_at: datetime
     finished_at: datetime
 
@@ -168,6 +170,7 @@ def _end_statement(value_names: tuple[str, ...], *, by_owner: bool, expired: boo
             Generation.style,
             Generation.provider,
             Generation.cost_usd,
+            Generation.reserved_micro_usd,
             Generation.created_at,
             Generation.finished_at,
         )
@@ -227,6 +230,7 @@ def complete(
         if generation is None:
             return False
         capture_hold(session, site_id=generation.site_id, hold_ref=generation.hold_ref)
+        _settle_spend(session, generation)
         note(session, _finished(generation, "succeeded", None))
     return True
 
@@ -264,8 +268,19 @@ def fail(
         if generation is None:
             return False
         void_hold(session, site_id=generation.site_id, hold_ref=generation.hold_ref, reason=reason)
+        _settle_spend(session, generation)
         note(session, _finished(generation, "failed", reason))
     return True
+
+
+def _settle_spend(session: Session, generation: _Ended) -> None:
+    admission.settle(
+        session,
+        site_id=generation.site_id,
+        day=generation.created_at.date(),
+        reserved_micro_usd=generation.reserved_micro_usd,
+        cost_usd=generation.cost_usd,
+    )
 
 
 def _finished(generation: _Ended, outcome: str, reason: str | None) -> GenerationFinished:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from forkable.db.base import Base, site_id_column
+from forkable.db.base import SITE_ID_LENGTH, Base, site_id_column
 from forkable.db.types import utcnow
 
 
@@ -57,6 +57,9 @@ class Generation(Base):
     output_tokens: Mapped[int | None] = mapped_column(default=None)
     total_tokens: Mapped[int | None] = mapped_column(default=None)
     cost_usd: Mapped[float | None] = mapped_column(default=None)
+    # The provider spend admission reserved for this generation (micro-dollars), given back
+    # when it ends; see SpendDay.
+    reserved_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -72,3 +75,23 @@ class Generation(Base):
 def hold_ref(generation_id: str) -> str:
     """The ledger reference of a generation's hold."""
     return f"generation:{generation_id}"
+
+
+class SpendDay(Base):
+    """A site's provider spend on one UTC day, in micro-dollars, as admission counts it.
+
+    ``reserved`` is what generations admitted and not yet ended are estimated to cost;
+    ``spent`` is what ended ones reported. Admission adds its estimate to ``reserved`` with
+    a guarded UPDATE (never past the site's daily cap), so a burst of submits cannot
+    overshoot the cap; the end of a generation moves its reservation to ``spent``. Integers,
+    so adding and taking back the same estimate leaves no rounding behind.
+    """
+
+    __tablename__ = "spend_days"
+
+    site_id: Mapped[str] = mapped_column(
+        String(SITE_ID_LENGTH), ForeignKey("sites.id"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reserved_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,16 +7,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.db.types import utcnow
+from forkable.generations import admission
+from forkable.generations.admission import AdmissionPolicy
 from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.models import Generation, Status
 from forkable.generations.uploads import ValidatedImage
-from forkable.ledger.book import get_balance, place_hold
+from forkable.ledger.book import lock_account, place_hold
 from forkable.storage import MediaStore
 
 
@@ -38,38 +40,19 @@ def input_key(site_id: str, generation_id: str, extension: str) -> str:
     return f"{site_id}/{generation_id[:2]}/{generation_id}-input{extension}"
 
 
-@dataclass(frozen=True)
-class Standing:
-    """What a submit checks before reading the upload: the site's spend, the user's tokens."""
-
-    spent_today_usd: float  # estimated provider spend of the site since midnight UTC
-    available_tokens: int
-
-
-def standing(database: Database, site_id: str, user_id: int) -> Standing:
-    """The site's spend today and the user's available tokens, read in one session."""
-    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+def precheck(database: Database, policy: AdmissionPolicy, principal: Principal) -> None:
+    """Refuse early what `submit` would refuse, before the upload is read; changes nothing."""
     with database.session() as session:
-        spent = session.scalar(
-            select(func.coalesce(func.sum(Generation.cost_usd), 0.0)).where(
-                Generation.site_id == site_id, Generation.created_at >= midnight
-            )
+        admission.precheck(
+            session, policy, site_id=principal.site_id, user_id=principal.user_id, now=utcnow()
         )
-        available = get_balance(session, user_id).available
-    return Standing(float(spent or 0.0), available)
 
 
 def find_by_idempotency_key(
     database: Database, principal: Principal, key: str
 ) -> Generation | None:
     with database.session() as session:
-        return session.scalar(
-            select(Generation).where(
-                Generation.site_id == principal.site_id,
-                Generation.user_id == principal.user_id,
-                Generation.idempotency_key == key,
-            )
-        )
+        return _earlier(session, principal, key)
 
 
 def submit(
@@ -79,61 +62,79 @@ def submit(
     *,
     image: ValidatedImage,
     style: str | None,
-    cost: int,
+    policy: AdmissionPolicy,
     idempotency_key: str | None,
     generation_id: str | None = None,
     lease: Lease | None = None,
 ) -> Submitted:
-    """Store the photo, then create the row and hold its cost in one transaction.
+    """Store the photo, then admit it, create the row and hold its cost in one transaction.
 
-    Raises InsufficientTokens (nothing kept). With an Idempotency-Key already used by this
-    user, returns the earlier generation and holds nothing more. ``generation_id`` (made
-    here when not given) lets the caller prepare for the job before its row exists. With a
-    ``lease`` the row starts out running, leased as `jobs.claim_next` would have leased it,
-    for a worker that starts it at once without claiming it from the queue.
+    Raises an `admission.Refused` or InsufficientTokens (nothing kept). With an
+    Idempotency-Key already used by this user, returns the earlier generation and holds
+    nothing more. ``generation_id`` (made here when not given) lets the caller prepare for the
+    job before its row exists. With a ``lease`` the row starts out running, leased as
+    `jobs.claim_next` would have leased it, for a worker that starts it at once without
+    claiming it from the queue.
     """
     generation_id = generation_id or new_generation_id()
     key = input_key(principal.site_id, generation_id, image.extension)
     store.put(key, image.data, image.media_type)
-    generation = Generation(
-        id=generation_id,
-        site_id=principal.site_id,
-        user_id=principal.user_id,
-        status=Status.QUEUED,
-        style=style,
-        cost=cost,
-        idempotency_key=idempotency_key,
-        input_key=key,
-        input_width=image.width,
-        input_height=image.height,
-    )
-    if lease is not None:
-        generation.status = Status.RUNNING
-        generation.lease_owner = lease.owner
-        generation.lease_expires_at = lease.expires_at
-        generation.attempts = 1
-        generation.started_at = utcnow()
+    site_id, user_id = principal.site_id, principal.user_id
     try:
         with database.transaction() as session:
+            # From here to the commit this user's submits take turns (see admission).
+            lock_account(session, site_id=site_id, user_id=user_id)
+            earlier = _earlier(session, principal, idempotency_key)
+            if earlier is not None:
+                store.delete(key)
+                return Submitted(earlier, created=False)
+            now = utcnow()
+            reserved = admission.admit(session, policy, site_id=site_id, user_id=user_id, now=now)
+            generation = Generation(
+                id=generation_id,
+                site_id=site_id,
+                user_id=user_id,
+                status=Status.QUEUED,
+                style=style,
+                cost=policy.cost_tokens,
+                idempotency_key=idempotency_key,
+                input_key=key,
+                input_width=image.width,
+                input_height=image.height,
+                reserved_micro_usd=reserved,
+                created_at=now,
+            )
+            if lease is not None:
+                generation.status = Status.RUNNING
+                generation.lease_owner = lease.owner
+                generation.lease_expires_at = lease.expires_at
+                generation.attempts = 1
+                generation.started_at = now
             session.add(generation)
             session.flush()
             place_hold(
                 session,
-                site_id=principal.site_id,
-                user_id=principal.user_id,
-                amount=cost,
+                site_id=site_id,
+                user_id=user_id,
+                amount=policy.cost_tokens,
                 ref=generation.ref,
             )
-    except IntegrityError:
-        store.delete(key)
-        earlier = find_by_idempotency_key(database, principal, idempotency_key or "")
-        if idempotency_key is None or earlier is None:
-            raise
-        return Submitted(earlier, created=False)
     except BaseException:
         store.delete(key)
         raise
     return Submitted(generation, created=True)
+
+
+def _earlier(session: Session, principal: Principal, key: str | None) -> Generation | None:
+    if key is None:
+        return None
+    return session.scalar(
+        select(Generation).where(
+            Generation.site_id == principal.site_id,
+            Generation.user_id == principal.user_id,
+            Generation.idempotency_key == key,
+        )
+    )
 
 
 def get_for(database: Database, principal: Principal, generation_id: str) -> Generation | None:

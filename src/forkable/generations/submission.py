@@ -11,6 +11,7 @@ from __future__ import annotations
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.generations import service
+from forkable.generations.admission import AdmissionPolicy
 from forkable.generations.runner import JobRunner
 from forkable.generations.uploads import ValidatedImage
 from forkable.storage import MediaStore
@@ -24,7 +25,7 @@ def submit_and_start(
     *,
     image: ValidatedImage,
     style: str | None,
-    cost: int,
+    policy: AdmissionPolicy,
     idempotency_key: str | None,
     inline: bool,
 ) -> service.Submitted:
@@ -44,7 +45,7 @@ def submit_and_start(
             principal,
             image=image,
             style=style,
-            cost=cost,
+            policy=policy,
             idempotency_key=idempotency_key,
             generation_id=generation_id,
             lease=lease,

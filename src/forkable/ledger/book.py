@@ -100,6 +100,16 @@ def get_balance(session: Session, user_id: int) -> Balance:
     return Balance(balance=row.balance, held=row.held)
 
 
+def lock_account(session: Session, *, site_id: str, user_id: int) -> None:
+    """Hold the user's account row until the transaction ends (PostgreSQL; SQLite writers
+    already take turns), so decisions that read before they book see every earlier one."""
+    session.execute(
+        select(TokenAccount.user_id)
+        .where(TokenAccount.user_id == user_id, TokenAccount.site_id == site_id)
+        .with_for_update()
+    )
+
+
 def find_entry(session: Session, site_id: str, ref: str) -> LedgerEntry | None:
     return session.scalar(
         select(LedgerEntry).where(LedgerEntry.site_id == site_id, LedgerEntry.ref == ref)

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+# What one image edit is expected to use, for reserving spend before the provider reports it:
+# one output image of Gemini 2.5 Flash Image is 1290 tokens; the input photo is at most as
+# many again, plus a prompt of a few hundred.
+ESTIMATED_PROMPT_TOKENS = 1290 + 500
+ESTIMATED_OUTPUT_TOKENS = 1290
+
 
 @dataclass(frozen=True)
 class Price:
@@ -18,6 +24,10 @@ class Price:
             (prompt_tokens or 0) * self.input_per_million
             + (output_tokens or 0) * self.output_per_million
         ) / 1_000_000
+
+    def estimate(self) -> float:
+        """The expected cost of one image edit, before it is made."""
+        return self.cost(ESTIMATED_PROMPT_TOKENS, ESTIMATED_OUTPUT_TOKENS)
 
 
 class PriceTable:

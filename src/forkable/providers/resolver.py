@@ -89,6 +89,17 @@ class ProviderResolver:
             self._choices[site.id] = (site.manifest, choice)
             return choice
 
+    def estimated_cost_usd(self, site: Site) -> float:
+        """What one generation of ``site`` is expected to cost its provider, for spend caps.
+
+        The local filters are free; any other provider is priced by the site's model in the
+        price table (its default for models it does not list), even while a local filter
+        stands in for it, so the estimate never undercounts.
+        """
+        if site.manifest.transform.provider == "local":
+            return 0.0
+        return self.prices.for_model(site.manifest.transform.model).estimate()
+
     def close(self) -> None:
         """Release every provider built so far (at shutdown, once no job is running).
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from tests.factories import sign_up, upload
+from tests.factories import open_policy, sign_up, upload
 
 from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, create_app
@@ -90,7 +90,7 @@ def test_cron_maintenance_runs_queued_work(serverless: tuple[TestClient, Service
         principal,
         image=image,
         style=None,
-        cost=1,
+        policy=open_policy(),
         idempotency_key=None,
     )
     with services.database.transaction() as session:

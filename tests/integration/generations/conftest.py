@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
-from tests.factories import photo_bytes
+from tests.factories import open_policy, photo_bytes
 
 from forkable.accounts.service import Principal, create_user
 from forkable.db.migrate import upgrade
@@ -71,7 +71,7 @@ def queue_generations(services: Services, user: Principal, count: int) -> list[s
             user,
             image=validate_image(photo_bytes(size=96), max_bytes=10_000_000),
             style=None,
-            cost=1,
+            policy=open_policy(),
             idempotency_key=None,
         ).generation.id
         for _ in range(count)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 from sqlalchemy import select
-from tests.factories import photo_bytes
+from tests.factories import open_policy, photo_bytes
 from tests.integration.generations.conftest import MakeUser
 
 from forkable.accounts.service import Principal
@@ -24,7 +24,7 @@ def _queued_generation(services: Services, user: Principal) -> tuple[str, Image.
         user,
         image=image,
         style=None,
-        cost=1,
+        policy=open_policy(),
         idempotency_key=None,
     )
     generation = submitted.generation

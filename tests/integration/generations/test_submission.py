@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from tests.factories import photo_bytes
+from tests.factories import open_policy, photo_bytes
 from tests.integration.generations.conftest import MakeUser
 from tests.support.waiting import wait_until
 
@@ -31,7 +31,7 @@ def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
         user,
         image=_photo(),
         style=None,
-        cost=1,
+        policy=open_policy(),
         idempotency_key=None,
         inline=inline,
     )

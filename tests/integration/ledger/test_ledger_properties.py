@@ -19,6 +19,7 @@ from hypothesis.stateful import (
 )
 from PIL import Image
 from sqlalchemy import text, update
+from tests.factories import open_policy
 
 from forkable.accounts.passwords import fast_passwords
 from forkable.accounts.service import Principal, create_user
@@ -124,7 +125,7 @@ def build_machine(database: Database, media: Path) -> type[RuleBasedStateMachine
                     principal,
                     image=image,
                     style=None,
-                    cost=cost,
+                    policy=open_policy(cost),
                     idempotency_key=None,
                 )
             except InsufficientTokens:
@@ -258,7 +259,7 @@ def test_verify_finds_tampering(database_url: str, tmp_path: Path, what: str) ->
             Principal(user.id, SITE, "x", False, "session"),
             image=image,
             style=None,
-            cost=1,
+            policy=open_policy(),
             idempotency_key=None,
         )
         with database.transaction() as session:

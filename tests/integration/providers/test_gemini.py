@@ -195,11 +195,12 @@ def test_breaker_opens_then_closes_after_a_good_probe(rig: Rig) -> None:
 def test_spend_cap_refuses_new_generations(rig: Rig) -> None:
     from sqlalchemy import update
 
-    from forkable.generations.models import Generation
+    from forkable.generations.models import SpendDay
 
     _generate(rig)
     with rig.services.database.transaction() as session:
-        session.execute(update(Generation).values(cost_usd=50.0))  # the site's cap is $50
+        # The site's cap is $50: today's reported spend reaches it.
+        session.execute(update(SpendDay).values(spent_micro_usd=50_000_000))
     user = sign_up(rig.client, "late@example.com")
     refused = upload(rig.client, user)
     assert refused.status_code == 429  # type: ignore[attr-defined]

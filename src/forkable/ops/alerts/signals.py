@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import func, select
 
 from forkable.db import Database
-from forkable.generations.models import Generation, Status
+from forkable.generations.admission import MICRO_USD
+from forkable.generations.models import Generation, SpendDay, Status
 from forkable.ledger.verify import verify
 from forkable.ops.alerts.process import ProcessSnapshot, ProcessWindow, quantile
 from forkable.ops.readiness import core_components
@@ -158,20 +159,18 @@ def job_queue_age(rule: Rule, ctx: Context) -> Readings:
 
 
 def spend_cap(rule: Rule, ctx: Context) -> Readings:
-    """Each site's share of its daily spend cap used since midnight UTC (as the API counts)."""
-    midnight = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
-    query = (
-        select(Generation.site_id, func.coalesce(func.sum(Generation.cost_usd), 0.0))
-        .where(Generation.created_at >= midnight)
-        .group_by(Generation.site_id)
+    """Each site's share of its daily spend cap used today (UTC), as admission counts it:
+    what ended generations cost and what those still running are expected to."""
+    query = select(SpendDay.site_id, SpendDay.spent_micro_usd + SpendDay.reserved_micro_usd).where(
+        SpendDay.day == ctx.now.date()
     )
     with ctx.database.session() as session:
-        spent = {site_id: float(total or 0.0) for site_id, total in session.execute(query)}
+        spent = {site_id: total / MICRO_USD for site_id, total in session.execute(query)}
     readings: Readings = {}
     for site in ctx.sites:
         cap = site.manifest.limits.daily_spend_cap_usd
         used = spent.get(site.id, 0.0)
-        # The API refuses at spent >= cap, so a zero cap is always reached.
+        # Admission refuses what would pass the cap, so a zero cap is always reached.
         share = used / cap if cap > 0 else 1.0
         readings[site.id] = Reading(
             share, f"${used:,.2f} of the ${cap:,.2f} daily cap spent today ({share:.0%})"

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from forkable.accounts.service import Principal
-from forkable.db.types import utcnow
 from forkable.generations import service
+from forkable.generations.admission import AdmissionPolicy, SpendCapReached, TooFast
 from forkable.generations.models import Generation, Status
 from forkable.generations.multipart import read_image_upload
 from forkable.generations.submission import submit_and_start
 from forkable.generations.uploads import UploadError, ValidatedImage, validate_image
 from forkable.ledger.book import InsufficientTokens
-from forkable.ratelimit import per_minute
 from forkable.sites import Site
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import GenerationOut, GenerationPage, SubmittedOut
@@ -71,10 +71,28 @@ def _validate(services: ServicesDep, data: bytes, max_bytes: int) -> ValidatedIm
         return validate_image(data, max_bytes=max_bytes)
 
 
-def _seconds_to_midnight() -> int:
-    now = utcnow()
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1, int((midnight - now).total_seconds()))
+@contextmanager
+def _refusals_answered(services: ServicesDep, site: Site) -> Iterator[None]:
+    """Admission's refusals, as the HTTP answers the API documents."""
+    try:
+        yield
+    except InsufficientTokens as exc:
+        raise _not_enough(exc.needed, exc.available) from None
+    except TooFast as exc:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"You are making images too fast. Try again in {exc.retry_after} seconds.",
+            {"Retry-After": str(exc.retry_after)},
+        ) from None
+    except SpendCapReached as exc:
+        services.metrics.record_refusal(site.id, "spend_cap")
+        raise ApiError(
+            429,
+            "spend_cap",
+            "This site has made all the images it can today. Please come back tomorrow.",
+            {"Retry-After": str(exc.retry_after)},
+        ) from None
 
 
 def _style(site: Site, value: str | None) -> str | None:
@@ -105,41 +123,10 @@ async def create_generation(
         if earlier is not None:
             return _submitted(earlier)
 
-    limit = per_minute("generations", site.manifest.limits.generations_per_minute)
-    limit_key = f"{site.id}:{principal.user_id}"
-    wait = services.limiter.retry_after(limit, limit_key)
-    if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"You are making images too fast. Try again in {wait} seconds.",
-            {"Retry-After": str(wait)},
-        )
-
-    cap = site.manifest.limits.daily_spend_cap_usd
-    standing = await run_in_threadpool(
-        service.standing, services.database, site.id, principal.user_id
-    )
-    spent = standing.spent_today_usd
-    if spent >= cap:
-        logger.warning(
-            "daily spend cap reached on %s: %.2f of %.2f USD",
-            site.id,
-            spent,
-            cap,
-            extra={"event": "spend_cap_reached", "site_id": site.id, "spent_usd": spent},
-        )
-        services.metrics.record_refusal(site.id, "spend_cap")
-        raise ApiError(
-            429,
-            "spend_cap",
-            "This site has made all the images it can today. Please come back tomorrow.",
-            {"Retry-After": str(_seconds_to_midnight())},
-        )
-
-    cost = site.manifest.pricing.cost_per_generation
-    if standing.available_tokens < cost:
-        raise _not_enough(cost, standing.available_tokens)
+    policy = AdmissionPolicy.for_site(site, services.resolver.estimated_cost_usd(site))
+    # Refused now rather than after reading the upload; decided for good by the submit.
+    with _refusals_answered(services, site):
+        await run_in_threadpool(service.precheck, services.database, policy, principal)
 
     max_bytes = site.manifest.transform.max_upload_mb * _MEGABYTE
     length = request.headers.get("content-length")
@@ -156,7 +143,7 @@ async def create_generation(
         raise ApiError(exc.status_code, exc.code, exc.message) from None
 
     inline = services.settings.inline_jobs
-    try:
+    with _refusals_answered(services, site):
         submitted = await run_in_threadpool(
             submit_and_start,
             services.database,
@@ -165,16 +152,11 @@ async def create_generation(
             principal,
             image=image,
             style=style,
-            cost=cost,
+            policy=policy,
             idempotency_key=idempotency_key,
             inline=inline,
         )
-    except InsufficientTokens as exc:
-        raise _not_enough(exc.needed, exc.available) from None
-    if not submitted.created:
-        return _submitted(submitted.generation)
-    services.limiter.hit(limit, limit_key)
-    if not inline:
+    if not submitted.created or not inline:
         return _submitted(submitted.generation)
     # Serverless: the image was made inside this request (bounded by the host's maxDuration),
     # through the same row, hold and capture/void as on the background workers.
