@@ -36,6 +36,7 @@ from forkable.web import account_pages, api_docs, health, pages, payment_pages
 from forkable.web.admin_actions import router as admin_actions_router
 from forkable.web.admin_pages import router as admin_pages_router
 from forkable.web.api import api_router
+from forkable.web.client_ip import ForwardedClientMiddleware, TrustedProxies
 from forkable.web.errors import install_error_handlers
 from forkable.web.instrumentation import InstrumentationMiddleware
 from forkable.web.metrics import router as metrics_router
@@ -220,6 +221,8 @@ def create_app(
     # Outermost first: routing must see every request, headers must cover every response.
     app.add_middleware(SiteRoutingMiddleware, registry=registry)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    # Before anything reads the client's address: throttles, audit rows, logs.
+    app.add_middleware(ForwardedClientMiddleware, trusted=TrustedProxies(settings.trusted_proxies))
     if services.metrics.enabled:
         # Outermost: every response, an unknown host's 404 too, is counted and carries its id.
         app.add_middleware(

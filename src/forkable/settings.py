@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -74,6 +75,8 @@ class Settings(BaseModel):
     twilio_api_base: str | None = None
     # Admins with these e-mails also see every site of the server (normalised: lowercase).
     operator_emails: frozenset[str] = frozenset()
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses and networks.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def inline_jobs(self) -> bool:
@@ -171,6 +174,28 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
 
 def _addresses(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _trusted_proxies(text: str | None, problems: list[str]) -> tuple[str, ...]:
+    """FORKABLE_TRUSTED_PROXIES as normalised addresses and networks (`10.0.0.0/8`)."""
+    entries: list[str] = []
+    for entry in _addresses(text or "127.0.0.1"):
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            hint = (
+                " (to trust every peer, which lets any client pick its address, "
+                "write 0.0.0.0/0,::/0)"
+                if entry == "*"
+                else ""
+            )
+            problems.append(
+                f"FORKABLE_TRUSTED_PROXIES: {entry!r} is not an IP address or network{hint}"
+            )
+            continue
+        single = network.prefixlen == network.max_prefixlen
+        entries.append(str(network.network_address) if single else str(network))
+    return tuple(entries)
 
 
 def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str, object]:
@@ -319,6 +344,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
     alert_values = _alert_settings(env_map, problems)
+    trusted_proxies = _trusted_proxies(_first(env_map, "FORKABLE_TRUSTED_PROXIES"), problems)
 
     log_format = (_first(env_map, "FORKABLE_LOG_FORMAT") or "").lower() or None
     if log_format not in (None, "json", "text"):
@@ -366,6 +392,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         access_log=access_log == "on",
         metrics_multiproc_dir=Path(multiproc) if multiproc else None,
         operator_emails=operator_emails,
+        trusted_proxies=trusted_proxies,
         **alert_values,
     )
 

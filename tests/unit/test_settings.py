@@ -119,3 +119,29 @@ def test_development_secret_is_generated_once_per_data_dir(tmp_path: Path) -> No
     assert development_secret(tmp_path / "b") != first
     settings = load_settings({"FORKABLE_DATA_DIR": str(tmp_path / "a")})
     assert effective_secret(settings) == first
+
+
+def test_trusted_proxies() -> None:
+    assert load_settings({}).trusted_proxies == ("127.0.0.1",)
+    assert load_settings({"FORKABLE_TRUSTED_PROXIES": " "}).trusted_proxies == ("127.0.0.1",)
+    settings = load_settings(
+        {"FORKABLE_TRUSTED_PROXIES": "10.0.0.0/8, 172.18.0.1,::1, fd00::/8,192.168.1.7/24"}
+    )
+    assert settings.trusted_proxies == (
+        "10.0.0.0/8",
+        "172.18.0.1",
+        "::1",
+        "fd00::/8",
+        "192.168.1.0/24",
+    )
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({"FORKABLE_TRUSTED_PROXIES": "127.0.0.1,proxy.internal,*,10.0.0.0/33"})
+    assert error.value.problems == [
+        "FORKABLE_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network",
+        "FORKABLE_TRUSTED_PROXIES: '*' is not an IP address or network (to trust every peer, "
+        "which lets any client pick its address, write 0.0.0.0/0,::/0)",
+        "FORKABLE_TRUSTED_PROXIES: '10.0.0.0/33' is not an IP address or network",
+    ]

@@ -9,6 +9,10 @@ from importlib.resources import files
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from forkable.accounts.hash_slots import HashSlots, PasswordsBusy
+
+__all__ = ["Passwords", "PasswordsBusy", "WeakPassword", "check_password_rules"]
+
 MIN_LENGTH = 8
 # Long passphrases are welcome; the cap only bounds the hashing work one request can cause.
 MAX_LENGTH = 1024
@@ -47,29 +51,38 @@ def check_password_rules(password: str, *, email: str | None = None) -> None:
 
 
 class Passwords:
-    """Hashes and verifies with argon2id; never truncates."""
+    """Hashes and verifies with argon2id; never truncates; a few at a time (``slots``).
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    `hash` and `verify` raise PasswordsBusy when no hashing slot came free in time.
+    """
+
+    def __init__(
+        self, hasher: PasswordHasher | None = None, slots: HashSlots | None = None
+    ) -> None:
         self._hasher = hasher or PasswordHasher()
+        self.slots = slots or HashSlots()
         # Verified against when the e-mail is unknown, so both paths cost the same time.
         self._dummy_hash = self._hasher.hash("forkable-timing-equaliser")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(normalise_password(password))
+        normalised = normalise_password(password)
+        with self.slots.slot():
+            return self._hasher.hash(normalised)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; spends the same time when there is no hash."""
-        try:
-            return self._hasher.verify(
-                password_hash or self._dummy_hash, normalise_password(password)
-            ) and (password_hash is not None)
-        except (VerificationError, InvalidHashError):
-            return False
+        normalised = normalise_password(password)
+        with self.slots.slot():
+            try:
+                matched = self._hasher.verify(password_hash or self._dummy_hash, normalised)
+            except (VerificationError, InvalidHashError):
+                return False
+        return matched and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
 
 
-def fast_passwords() -> Passwords:
+def fast_passwords(slots: HashSlots | None = None) -> Passwords:
     """Cheap parameters for tests only: the same algorithm, far less memory and time."""
-    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), slots)

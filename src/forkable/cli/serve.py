@@ -39,6 +39,9 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
     finally:
         database.dispose()
 
+    # uvicorn believes X-Forwarded-For/-Proto from exactly the peers the app does (left to
+    # itself it reads FORWARDED_ALLOW_IPS, or trusts 127.0.0.1).
+    proxies = list(settings.trusted_proxies)
     names = ", ".join(site.id for site in registry)
     logger.info("serving %s on http://%s:%d", names, host, port)
     if workers == 1:
@@ -49,6 +52,7 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
             host=host,
             port=port,
             proxy_headers=True,
+            forwarded_allow_ips=proxies,
             log_level="info",
             log_config=None,
             access_log=False,
@@ -66,6 +70,7 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
         port=port,
         workers=workers,
         proxy_headers=True,
+        forwarded_allow_ips=proxies,
         log_level="info",
         log_config=None,
         access_log=False,

@@ -126,6 +126,14 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
             "Docker only: the password of the compose.yaml database (URL-safe characters).",
             False,
         ),
+        EnvVar(
+            "FORKABLE_TRUSTED_PROXIES",
+            "Docker behind a reverse proxy only: the address or network it connects from "
+            "(e.g. 172.18.0.0/16), whose X-Forwarded-For names the client; without it every "
+            "visitor shares the proxy's address and its login limits. Leave it unset on Vercel "
+            "and when clients connect directly.",
+            False,
+        ),
     ]
     return variables
 

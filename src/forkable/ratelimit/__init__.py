@@ -19,6 +19,8 @@ class Windows(Protocol):
 
     def hit(self, limit: Limit, key: str) -> float | None: ...
 
+    def give_back(self, limit: Limit, key: str) -> None: ...
+
     def clear(self, limit: Limit, key: str) -> None: ...
 
 
@@ -41,6 +43,14 @@ class RateLimiter:
     def hit(self, limit: Limit, key: str) -> int | None:
         """Count one event; seconds to wait if it was over the limit (and so not counted)."""
         return _whole(self._windows.hit(limit, key))
+
+    def give_back(self, limit: Limit, key: str) -> None:
+        """Uncount the newest event under ``key``: one counted ahead that turned out not to count.
+
+        Counting before the work (`hit`) is what makes a limit hold under concurrency; an event
+        that then proves harmless (a login that succeeded) is given back.
+        """
+        self._windows.give_back(limit, key)
 
     def clear(self, limit: Limit, key: str) -> None:
         self._windows.clear(limit, key)

@@ -56,6 +56,13 @@ class MemoryWindows:
                     self._sweep(now)
             return wait
 
+    def give_back(self, limit: Limit, key: str) -> None:
+        """Forget the newest event under ``key`` (none: nothing happens)."""
+        with self._lock:
+            window = self._windows.get((limit.name, key))
+            if window is not None and window.times:
+                window.times.pop()
+
     def clear(self, limit: Limit, key: str) -> None:
         with self._lock:
             self._windows.pop((limit.name, key), None)

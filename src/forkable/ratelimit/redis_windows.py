@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol, cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from forkable.ratelimit.limit import Limit
+
+
+class _Lists(Protocol):
+    """The one Redis list command `limits`' client protocol does not declare."""
+
+    def lpop(self, name: str) -> object: ...
 
 
 class RedisWindows:
     """Per (limit name, key): allowed while fewer than ``count`` events in the last ``seconds``."""
 
     def __init__(self, url: str) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+        storage = storage_from_string(url)
+        if not isinstance(storage, RedisStorage):
+            raise ValueError(f"not a Redis URL: {url.split('://', 1)[0]}://...")
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
 
     def wait(self, limit: Limit, key: str) -> float | None:
         """Seconds until one more event is allowed; None when it is allowed now."""
@@ -30,6 +41,15 @@ class RedisWindows:
         if self._limiter.hit(item, limit.name, key):
             return None
         return self._until_reset(item, limit, key)
+
+    def give_back(self, limit: Limit, key: str) -> None:
+        """Forget the newest event under ``key``.
+
+        `limits` keeps a moving window as a Redis list of event times, newest first (its
+        acquire script pushes on the left), so the newest event is one atomic LPOP away.
+        """
+        name = self._storage.prefixed_key(_item(limit).key_for(limit.name, key))
+        cast(_Lists, self._storage.get_connection()).lpop(name)
 
     def clear(self, limit: Limit, key: str) -> None:
         self._limiter.clear(_item(limit), limit.name, key)

@@ -22,7 +22,7 @@ from forkable.admin.dashboard import Dashboard, dashboard
 from forkable.admin.sites import overview
 from forkable.payments.models import PurchaseStatus
 from forkable.sites import Site
-from forkable.web.auth import OptionalPrincipal
+from forkable.web.auth import OptionalPrincipal, refuse_api_key
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 from forkable.web.templating import format_money, render
@@ -42,7 +42,13 @@ AUDIT_ACTIONS = ("tokens.grant", "tokens.revoke", "user.disable", "user.enable",
 
 
 async def admin_page_principal(principal: OptionalPrincipal) -> Principal | None:
-    """The admin, None when signed out (the page redirects to login), 403 for anyone else."""
+    """The admin, None when signed out (the page redirects to login), 403 for anyone else.
+
+    An API key, an admin's too, gets 403: its forms would skip the CSRF check, and only a
+    session acts as admin.
+    """
+    if principal is not None:
+        refuse_api_key(principal)
     if principal is not None and not principal.is_admin:
         raise ApiError(403, "forbidden", "Only administrators of this site can open this page.")
     return principal

@@ -1,8 +1,17 @@
-"""Who is asking: the session cookie or an API key, and CSRF checks for cookie requests."""
+"""Who is asking: the session cookie or an API key, and CSRF checks for cookie requests.
+
+What each may do is decided here, by the dependency a route asks for:
+
+- `CurrentUser`: a session or an API key. Keys make and read images, read the ledger,
+  purchases and /me: what scripts need.
+- `SessionUser`: a session only; an API key gets 403 `session_required`. For managing API
+  keys, changing the account, buying, and (through `AdminUser`) everything an admin does, so a
+  leaked key can neither outlive its revocation nor act with an admin's power.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -133,8 +142,32 @@ async def check_csrf(request: Request, principal: Principal) -> None:
 
 CurrentUser = Annotated[Principal, Depends(require_principal)]
 
+SESSION_REQUIRED_MESSAGE = "API keys cannot do this. Sign in on the website and do it there."
+# For the `responses` of session-only routes, so the OpenAPI document says why a key gets 403.
+SESSION_ONLY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "`session_required`: API keys cannot do this, only a signed-in "
+        "browser session can (or `csrf_failed`: the session's CSRF token is missing)"
+    }
+}
 
-async def require_admin(principal: CurrentUser) -> Principal:
+
+def refuse_api_key(principal: Principal) -> None:
+    """403 `session_required` unless ``principal`` signed in with a session cookie."""
+    if principal.via != "session":
+        raise ApiError(403, "session_required", SESSION_REQUIRED_MESSAGE)
+
+
+async def require_session(principal: CurrentUser) -> Principal:
+    """The caller signed in with a session cookie (CSRF checked); an API key gets 403."""
+    refuse_api_key(principal)
+    return principal
+
+
+SessionUser = Annotated[Principal, Depends(require_session)]
+
+
+async def require_admin(principal: SessionUser) -> Principal:
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "Only administrators can do this.")
     return principal

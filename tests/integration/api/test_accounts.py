@@ -167,14 +167,15 @@ def test_api_keys_are_shown_once_and_work_without_csrf(client: TestClient) -> No
     assert [(k["name"], k["prefix"]) for k in listed] == [("laptop", key[:10])]
     assert "key" not in listed[0]
 
+    session_cookie = client.cookies.get("forkable_session")
     client.cookies.clear()
     bearer = {"authorization": f"Bearer {key}"}
-    assert client.get("/api/v1/me", headers=bearer).json()["email"] == user.email
     # No CSRF token needed: a browser never sends this header on its own.
-    other = client.post("/api/v1/api-keys", json={"name": "ci"}, headers=bearer)
-    assert other.status_code == 201
-    revoked = client.delete(f"/api/v1/api-keys/{listed[0]['id']}", headers=bearer)
+    assert client.get("/api/v1/me", headers=bearer).json()["email"] == user.email
+    client.cookies.set("forkable_session", session_cookie or "")
+    revoked = client.delete(f"/api/v1/api-keys/{listed[0]['id']}", headers=user.headers())
     assert revoked.status_code == 204
+    client.cookies.clear()
     assert client.get("/api/v1/me", headers=bearer).status_code == 401
     assert (
         client.get("/api/v1/me", headers={"authorization": "Bearer fk_nonsense"}).status_code == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -51,4 +52,42 @@ def test_concurrent_hits_allow_exactly_the_limit(limiter: RateLimiter) -> None:
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(lambda _: limiter.hit(limit, key), range(30)))
     assert answers.count(None) == 7
+    limiter.clear(limit, key)
+
+
+def test_give_back_uncounts_one_event(limiter: RateLimiter) -> None:
+    limit = per_seconds("login-address", 3, 900)
+    key = fresh_key()
+    assert [limiter.hit(limit, key) for _ in range(3)] == [None, None, None]
+    assert limiter.hit(limit, key) is not None
+    limiter.give_back(limit, key)
+    assert limiter.hit(limit, key) is None  # room for exactly one more
+    assert limiter.hit(limit, key) is not None
+    limiter.give_back(limit, key)
+    limiter.give_back(limit, key)  # one event left in the window: room for two
+    assert limiter.hit(limit, key) is None
+    assert limiter.hit(limit, key) is None
+    assert limiter.hit(limit, key) is not None
+    limiter.clear(limit, key)
+    limiter.give_back(limit, key)  # an empty window: nothing happens
+    assert limiter.retry_after(limit, key) is None
+
+
+def test_concurrent_hits_and_give_backs_keep_the_count(limiter: RateLimiter) -> None:
+    """Every attempt counted ahead and half of them given back: the window holds the rest."""
+    limit = per_minute("login-address", 20)
+    key = fresh_key()
+    start = threading.Barrier(10)
+
+    def attempt(number: int) -> bool:
+        start.wait()
+        if limiter.hit(limit, key) is not None:
+            return False
+        if number % 2 == 0:
+            limiter.give_back(limit, key)
+        return True
+
+    with ThreadPoolExecutor(10) as pool:
+        assert all(pool.map(attempt, range(10)))
+    assert [limiter.hit(limit, key) is None for _ in range(16)].count(True) == 15
     limiter.clear(limit, key)

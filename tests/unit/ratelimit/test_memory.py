@@ -106,3 +106,19 @@ def test_concurrent_hits_allow_exactly_the_count_and_start_no_thread(clock: Cloc
         peak = threading.active_count()
     assert allowed.count(True) == 7
     assert peak == threads_before + 16  # the pool's own threads and nothing else
+
+
+def test_give_back_uncounts_the_newest_event(clock: Clock) -> None:
+    windows = MemoryWindows(clock)
+    limit = Limit("login", 2, 60)
+    assert windows.hit(limit, "ip") is None
+    clock.now += 10
+    assert windows.hit(limit, "ip") is None
+    assert windows.hit(limit, "ip") is not None
+    windows.give_back(limit, "ip")  # the event at 1010 did not count after all
+    assert windows.wait(limit, "ip") is None
+    assert windows.hit(limit, "ip") is None
+    # The event at 1000 is still there: it leaves the window at 1060.
+    assert windows.hit(limit, "ip") == pytest.approx(50)
+    windows.give_back(limit, "never-seen")  # nothing to give back: nothing happens
+    assert windows.hit(limit, "never-seen") is None

@@ -1,7 +1,8 @@
 """`/api/v1/admin/...`: the admin console's data and actions for scripts (admins only).
 
-Cookie requests carry `X-CSRF-Token` on every POST; API keys of admins work too. Everything
-is scoped to the request's site: another site's user or purchase is 404.
+Cookie requests carry `X-CSRF-Token` on every POST; API keys get 403 `session_required`, an
+admin's too (`AdminUser`). Everything is scoped to the request's site: another site's user or
+purchase is 404.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ R = TypeVar("R")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed in"},
-    403: {"description": "not an admin of this site (or no CSRF token)"},
+    403: {
+        "description": "not an admin of this site, no CSRF token, "
+        "or an API key (`session_required`): only a session acts as admin"
+    },
     404: {"description": "no such user or purchase on this site"},
 }
 

@@ -11,12 +11,13 @@ from starlette.responses import JSONResponse
 
 from forkable.accounts import throttle
 from forkable.accounts.emails import InvalidEmail, normalise_email
-from forkable.accounts.passwords import WeakPassword
+from forkable.accounts.passwords import PasswordsBusy, WeakPassword
 from forkable.accounts.service import (
     EmailTaken,
     InvalidCredentials,
     Principal,
     authenticate,
+    check_signup,
     create_user,
     end_session,
     start_session,
@@ -31,10 +32,13 @@ from forkable.web.auth import (
     same_origin,
     set_session_cookie,
 )
+from forkable.web.client_ip import client_host
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
 router = APIRouter(tags=["auth"])
+# Seconds a refused login or sign-up waits: hashes take a fraction of one.
+BUSY_RETRY_AFTER = 1
 
 
 def user_out(services: ServicesDep, principal: Principal) -> UserOut:
@@ -49,30 +53,48 @@ def user_out(services: ServicesDep, principal: Principal) -> UserOut:
     )
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _check_origin(request: Request) -> None:
     # Cross-site forms cannot send JSON, and browsers name their origin: refuse other origins.
     if not same_origin(request):
         raise ApiError(403, "cross_origin", "This request came from another site.")
 
 
-@router.post("/auth/signup", status_code=201, response_model=AuthOut)
+def _throttled(message: str, exc: throttle.Throttled) -> ApiError:
+    return ApiError(429, "rate_limited", message, {"Retry-After": str(exc.retry_after)})
+
+
+def _busy() -> ApiError:
+    # Password hashing slots bound memory (64 MiB each); a request that found none answers
+    # after a short wait rather than queueing without bound. Nothing was checked or counted.
+    return ApiError(
+        503,
+        "busy",
+        "The server is busy. Try again in a moment.",
+        {"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
+
+
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=AuthOut,
+    responses={409: {}, 429: {}, 503: {}},
+)
 def signup(
     body: Credentials, request: Request, services: ServicesDep, site: SiteDep
 ) -> JSONResponse:
     _check_origin(request)
-    ip = _client_ip(request)
-    wait = services.limiter.retry_after(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
-    if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "Too many sign-ups from your network. Try again later.",
-            {"Retry-After": str(wait)},
-        )
+    try:
+        check_signup(body.email, body.password)
+    except InvalidEmail as exc:
+        raise ApiError(422, "invalid_email", str(exc)) from None
+    except WeakPassword as exc:
+        raise ApiError(422, "weak_password", str(exc)) from None
+    # Counted before any lookup or hash: taken addresses count too.
+    try:
+        attempt = throttle.admit_signup(services.limiter, site_id=site.id, ip=client_host(request))
+    except throttle.Throttled as exc:
+        raise _throttled("Too many sign-ups from your network. Try again later.", exc) from None
     try:
         user = create_user(
             services.database,
@@ -82,15 +104,13 @@ def signup(
             password=body.password,
             signup_bonus=site.manifest.pricing.signup_bonus,
         )
-    except InvalidEmail as exc:
-        raise ApiError(422, "invalid_email", str(exc)) from None
-    except WeakPassword as exc:
-        raise ApiError(422, "weak_password", str(exc)) from None
     except EmailTaken:
         raise ApiError(
             409, "email_taken", "An account with this e-mail already exists. Log in instead."
         ) from None
-    services.limiter.hit(throttle.SIGNUPS_PER_IP, f"{site.id}:{ip}")
+    except PasswordsBusy:
+        attempt.give_back()
+        raise _busy() from None
     services.metrics.record_signup(site.id)
     created = start_session(services.database, user=user)
     principal = Principal(
@@ -102,25 +122,23 @@ def signup(
     return response
 
 
-@router.post("/auth/login", response_model=AuthOut, responses={401: {}, 429: {}})
+@router.post("/auth/login", response_model=AuthOut, responses={401: {}, 429: {}, 503: {}})
 def login(
     body: Credentials, request: Request, services: ServicesDep, site: SiteDep
 ) -> JSONResponse:
     _check_origin(request)
-    ip = _client_ip(request)
     try:
         email = normalise_email(body.email)
     except InvalidEmail:
         email = body.email.strip().lower()
-    wait = throttle.login_retry_after(services.limiter, site_id=site.id, email=email, ip=ip)
-    if wait is not None:
-        services.metrics.record_login(site.id, "throttled")
-        raise ApiError(
-            429,
-            "rate_limited",
-            "Too many attempts. Wait a few minutes and try again.",
-            {"Retry-After": str(wait)},
+    # Counted before the password is checked, so parallel guesses cannot pass the limit.
+    try:
+        attempt = throttle.admit_login(
+            services.limiter, site_id=site.id, email=email, ip=client_host(request)
         )
+    except throttle.Throttled as exc:
+        services.metrics.record_login(site.id, "throttled")
+        raise _throttled("Too many attempts. Wait a few minutes and try again.", exc) from None
     try:
         user = authenticate(
             services.database,
@@ -130,10 +148,13 @@ def login(
             password=body.password,
         )
     except InvalidCredentials:
-        throttle.record_login_failure(services.limiter, site_id=site.id, email=email, ip=ip)
         services.metrics.record_login(site.id, "failure")
         raise ApiError(401, "invalid_credentials", "Wrong e-mail or password.") from None
-    throttle.clear_login_failures(services.limiter, site_id=site.id, email=email)
+    except PasswordsBusy:
+        attempt.give_back()
+        services.metrics.record_login(site.id, "throttled")  # refused unchecked, as throttled
+        raise _busy() from None
+    attempt.succeeded()
     services.metrics.record_login(site.id, "success")
     # Rotate: whatever session this browser had is replaced by a new one.
     old = request.cookies.get(cookie_name(services.settings))

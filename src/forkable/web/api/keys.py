@@ -1,4 +1,4 @@
-"""API keys: create (shown once), list, revoke."""
+"""API keys: create (shown once), list, revoke. Only a session may: a key cannot make keys."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from fastapi import APIRouter, Response
 from forkable.accounts.models import ApiKey
 from forkable.accounts.service import create_api_key, list_api_keys, revoke_api_key
 from forkable.web.api.schemas import ApiKeyIn, ApiKeyOut, NewApiKeyOut
-from forkable.web.auth import CurrentUser
+from forkable.web.auth import SESSION_ONLY_RESPONSES, SessionUser
 from forkable.web.deps import ServicesDep
 from forkable.web.errors import ApiError
 
-router = APIRouter(tags=["api keys"])
+router = APIRouter(tags=["api keys"], responses=SESSION_ONLY_RESPONSES)
 
 
 def _out(row: ApiKey) -> ApiKeyOut:
@@ -25,18 +25,18 @@ def _out(row: ApiKey) -> ApiKeyOut:
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
-def list_keys(principal: CurrentUser, services: ServicesDep) -> list[ApiKeyOut]:
+def list_keys(principal: SessionUser, services: ServicesDep) -> list[ApiKeyOut]:
     return [_out(row) for row in list_api_keys(services.database, principal)]
 
 
 @router.post("/api-keys", status_code=201, response_model=NewApiKeyOut)
-def create_key(body: ApiKeyIn, principal: CurrentUser, services: ServicesDep) -> NewApiKeyOut:
+def create_key(body: ApiKeyIn, principal: SessionUser, services: ServicesDep) -> NewApiKeyOut:
     created = create_api_key(services.database, principal, body.name)
     return NewApiKeyOut(**_out(created.row).model_dump(), key=created.key)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)
-def revoke_key(key_id: str, principal: CurrentUser, services: ServicesDep) -> Response:
+def revoke_key(key_id: str, principal: SessionUser, services: ServicesDep) -> Response:
     if not revoke_api_key(services.database, principal, key_id):
         raise ApiError(404, "not_found", "No such API key.")
     return Response(status_code=204)

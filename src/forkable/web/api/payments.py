@@ -14,7 +14,7 @@ from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.models import Purchase
 from forkable.payments.webhooks import InvalidWebhook, handle_event, verify
 from forkable.ratelimit import per_seconds
-from forkable.web.auth import CurrentUser
+from forkable.web.auth import SESSION_ONLY_RESPONSES, CurrentUser, SessionUser
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
@@ -67,9 +67,14 @@ def _return_base_url(request: Request, services: ServicesDep, site: SiteDep) -> 
     return str(request.base_url)
 
 
-@router.post("/checkout", status_code=201, response_model=CheckoutOut, responses={502: {}})
+@router.post(
+    "/checkout",
+    status_code=201,
+    response_model=CheckoutOut,
+    responses={502: {}, **SESSION_ONLY_RESPONSES},
+)
 def checkout(
-    body: CheckoutIn, request: Request, principal: CurrentUser, services: ServicesDep, site: SiteDep
+    body: CheckoutIn, request: Request, principal: SessionUser, services: ServicesDep, site: SiteDep
 ) -> CheckoutOut:
     """Start buying a pack; send the buyer to `checkout_url`."""
     try:
@@ -112,9 +117,13 @@ def get_purchase(purchase_id: str, principal: CurrentUser, services: ServicesDep
     return purchase_out(purchase)
 
 
-@router.post("/demo/purchases/{purchase_id}/complete", response_model=PurchaseOut)
+@router.post(
+    "/demo/purchases/{purchase_id}/complete",
+    response_model=PurchaseOut,
+    responses=SESSION_ONLY_RESPONSES,
+)
 def complete_demo_purchase(
-    purchase_id: str, principal: CurrentUser, services: ServicesDep
+    purchase_id: str, principal: SessionUser, services: ServicesDep
 ) -> PurchaseOut:
     """Demo mode only: pay for a purchase instantly, with no real money."""
     if services.settings.payments != "demo":

@@ -15,9 +15,24 @@
     });
   }
 
-  /** Only local paths: "/app" yes; "//evil.example", "/\evil.example" and "https://..." no. */
+  /**
+   * Where to go after signing in: a page of this site, else ``fallback``.
+   *
+   * Browsers drop tabs and newlines from URLs and read a backslash as "/", so
+   * ?next=/%09/evil.example and ?next=/%5Cevil.example lead to //evil.example: refuse control
+   * characters and backslashes outright, then let the URL parser resolve the rest, and keep
+   * it only when it stays on this origin.
+   */
   function safeNext(value, fallback) {
-    return value && /^\/(?![/\\])/.test(value) ? value : fallback;
+    if (!value || !value.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(value)) return fallback;
+    let url;
+    try {
+      url = new URL(value, window.location.origin);
+    } catch {
+      return fallback;
+    }
+    if (url.origin !== window.location.origin) return fallback;
+    return url.pathname + url.search + url.hash;
   }
 
   const form = document.querySelector("[data-auth-form]");
