@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from forkable.ops.logs import request_id_header
+from forkable.ops.logs import bounded, request_id_header
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
 
@@ -94,7 +94,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = bounded(request.url.path)  # the visitor chose its length
+    logger.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     response = error_response(
         request, 500, "internal_error", "Something went wrong on our side. Please try again."
     )
