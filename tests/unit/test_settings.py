@@ -119,3 +119,15 @@ def test_development_secret_is_generated_once_per_data_dir(tmp_path: Path) -> No
     assert development_secret(tmp_path / "b") != first
     settings = load_settings({"FORKABLE_DATA_DIR": str(tmp_path / "a")})
     assert effective_secret(settings) == first
+
+
+def test_body_timeout_is_read_and_checked() -> None:
+    assert load_settings({}).body_timeout_seconds == 30
+    assert load_settings({"FORKABLE_BODY_TIMEOUT_SECONDS": "2.5"}).body_timeout_seconds == 2.5
+    for wrong in ("0", "-1", "soon", "nan", "99999"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"FORKABLE_BODY_TIMEOUT_SECONDS": wrong})
+        assert caught.value.problems == [
+            "FORKABLE_BODY_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 3600, "
+            f"not {wrong!r}"
+        ]
