@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from forkable.admin import queries, service
@@ -18,6 +18,7 @@ from forkable.admin.access import is_operator
 from forkable.admin.dashboard import dashboard
 from forkable.admin.service import Actor, AdminError
 from forkable.admin.sites import overview
+from forkable.web.api.schemas import PageQuery, UserIdPath
 from forkable.web.auth import AdminUser
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -170,7 +171,7 @@ def list_users(
     principal: AdminUser,
     services: ServicesDep,
     q: Annotated[str, Query(max_length=254)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[AdminUserOut]:
     """Users of this site whose e-mail contains `q` (or whose id is `q`), newest first."""
     found = queries.search_users(services.database, principal.site_id, q, page)
@@ -178,7 +179,9 @@ def list_users(
 
 
 @router.get("/users/{user_id}", response_model=AdminUserDetailOut, responses=_ERRORS)
-def get_user(user_id: int, principal: AdminUser, services: ServicesDep) -> AdminUserDetailOut:
+def get_user(
+    user_id: UserIdPath, principal: AdminUser, services: ServicesDep
+) -> AdminUserDetailOut:
     """One user with their latest ledger entries."""
     detail = queries.user_detail(services.database, principal.site_id, user_id)
     if detail is None:
@@ -201,7 +204,11 @@ def get_user(user_id: int, principal: AdminUser, services: ServicesDep) -> Admin
 
 @router.post("/users/{user_id}/grant", response_model=ActionOut, responses=_ERRORS)
 def grant(
-    user_id: int, body: TokensIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: TokensIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Add tokens; a negative balance is settled first."""
     done = _run(
@@ -217,7 +224,11 @@ def grant(
 
 @router.post("/users/{user_id}/revoke", response_model=ActionOut, responses=_ERRORS)
 def revoke(
-    user_id: int, body: TokensIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: TokensIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Take tokens back; 409 when the user has fewer available."""
     done = _run(
@@ -233,7 +244,11 @@ def revoke(
 
 @router.post("/users/{user_id}/disable", response_model=ActionOut, responses=_ERRORS)
 def disable(
-    user_id: int, body: ReasonIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: ReasonIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Block the account and sign it out everywhere at once."""
     done = _run(
@@ -244,7 +259,11 @@ def disable(
 
 @router.post("/users/{user_id}/enable", response_model=ActionOut, responses=_ERRORS)
 def enable(
-    user_id: int, body: ReasonIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: ReasonIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Let a disabled account sign in again."""
     done = _run(
@@ -258,7 +277,7 @@ def list_purchases(
     principal: AdminUser,
     services: ServicesDep,
     status: Annotated[str, Query(max_length=16)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[PurchaseRowOut]:
     """This site's purchases, newest first, optionally of one status."""
     found = queries.list_purchases(
@@ -273,7 +292,7 @@ def list_purchases(
     responses={**_ERRORS, 409: {"description": "not refundable"}, 502: {"description": "Stripe"}},
 )
 def refund(
-    purchase_id: str,
+    purchase_id: Annotated[str, Path(max_length=64)],
     body: ReasonIn,
     request: Request,
     principal: AdminUser,
@@ -296,7 +315,7 @@ def audit(
     principal: AdminUser,
     services: ServicesDep,
     action: Annotated[str, Query(max_length=64)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[AuditOut]:
     """Who did what, when, to whom: this site's admin actions, newest first."""
     found = queries.audit_log(

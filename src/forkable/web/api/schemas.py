@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
+
+# Row ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite). A larger id names no
+# row, and the database would refuse the query itself (a 500) rather than find nothing.
+MAX_ROW_ID = 2**31 - 1
+# Fifty rows a page: five million rows deep is further than anyone pages.
+MAX_PAGE = 100_000
+
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A user's id.")]
+PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1 is the newest page.")]
 
 
 class Credentials(BaseModel):
