@@ -75,9 +75,18 @@ def error_response(
     return response
 
 
+def _unparsable_body(exc: HTTPException) -> bool:
+    """FastAPI's 400 for a body it could not decode (bytes that are not UTF-8, JSON nested too
+    deep, a number of thousands of digits): raised from the decoder's error, never by us."""
+    return exc.status_code == 400 and exc.__cause__ is not None and not isinstance(exc, ApiError)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover - registered for this type only
         raise exc
+    if _unparsable_body(exc):
+        # Like JSON with a syntax error (which FastAPI reports as a validation error): 422.
+        return error_response(request, 422, "invalid", "The request body is not valid JSON.")
     code = exc.code if isinstance(exc, ApiError) else _CODES.get(exc.status_code, "error")
     message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else None

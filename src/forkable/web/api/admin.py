@@ -18,7 +18,7 @@ from forkable.admin.access import is_operator
 from forkable.admin.dashboard import dashboard
 from forkable.admin.service import Actor, AdminError
 from forkable.admin.sites import overview
-from forkable.web.api.schemas import PageQuery, UserIdPath
+from forkable.web.api.schemas import BODY, PageQuery, UserIdPath, errors
 from forkable.web.auth import AdminUser
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -27,11 +27,16 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed in"},
-    403: {"description": "not an admin of this site (or no CSRF token)"},
-    404: {"description": "no such user or purchase on this site"},
+_SAID = {
+    403: "Not an admin of this site (or a cookie request without its X-CSRF-Token).",
+    404: "No such user or purchase on this site.",
+    409: "The action does not fit the current state (say, revoking more than is available).",
+    422: "Out of range or not valid (ids from 1 to 2^31 - 1, pages up to 100,000).",
+    502: "Stripe did not make the refund.",
 }
+_READ = errors(401, 403, 422, said=_SAID)
+_ONE = errors(401, 403, 404, 422, said=_SAID)
+_ACTION = errors(401, 403, 404, 409, *BODY, 422, said=_SAID)
 
 
 class TokensIn(BaseModel):
@@ -166,7 +171,7 @@ def _purchase_out(row: queries.PurchaseRow) -> PurchaseRowOut:
     )
 
 
-@router.get("/users", response_model=list[AdminUserOut], responses=_ERRORS)
+@router.get("/users", response_model=list[AdminUserOut], responses=_READ)
 def list_users(
     principal: AdminUser,
     services: ServicesDep,
@@ -178,7 +183,7 @@ def list_users(
     return [_user_out(row) for row in found.items]
 
 
-@router.get("/users/{user_id}", response_model=AdminUserDetailOut, responses=_ERRORS)
+@router.get("/users/{user_id}", response_model=AdminUserDetailOut, responses=_ONE)
 def get_user(
     user_id: UserIdPath, principal: AdminUser, services: ServicesDep
 ) -> AdminUserDetailOut:
@@ -202,7 +207,11 @@ def get_user(
     return AdminUserDetailOut(**_user_out(detail.user).model_dump(), ledger=ledger)
 
 
-@router.post("/users/{user_id}/grant", response_model=ActionOut, responses=_ERRORS)
+@router.post(
+    "/users/{user_id}/grant",
+    response_model=ActionOut,
+    responses=errors(401, 403, 404, *BODY, 422, said=_SAID),
+)
 def grant(
     user_id: UserIdPath,
     body: TokensIn,
@@ -222,7 +231,7 @@ def grant(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.post("/users/{user_id}/revoke", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/revoke", response_model=ActionOut, responses=_ACTION)
 def revoke(
     user_id: UserIdPath,
     body: TokensIn,
@@ -242,7 +251,7 @@ def revoke(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.post("/users/{user_id}/disable", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/disable", response_model=ActionOut, responses=_ACTION)
 def disable(
     user_id: UserIdPath,
     body: ReasonIn,
@@ -257,7 +266,7 @@ def disable(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id)
 
 
-@router.post("/users/{user_id}/enable", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/enable", response_model=ActionOut, responses=_ACTION)
 def enable(
     user_id: UserIdPath,
     body: ReasonIn,
@@ -272,7 +281,7 @@ def enable(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id)
 
 
-@router.get("/purchases", response_model=list[PurchaseRowOut], responses=_ERRORS)
+@router.get("/purchases", response_model=list[PurchaseRowOut], responses=_READ)
 def list_purchases(
     principal: AdminUser,
     services: ServicesDep,
@@ -289,7 +298,7 @@ def list_purchases(
 @router.post(
     "/purchases/{purchase_id}/refund",
     response_model=ActionOut,
-    responses={**_ERRORS, 409: {"description": "not refundable"}, 502: {"description": "Stripe"}},
+    responses=errors(401, 403, 404, 409, *BODY, 422, 502, said=_SAID),
 )
 def refund(
     purchase_id: Annotated[str, Path(max_length=64)],
@@ -310,7 +319,7 @@ def refund(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.get("/audit", response_model=list[AuditOut], responses=_ERRORS)
+@router.get("/audit", response_model=list[AuditOut], responses=_READ)
 def audit(
     principal: AdminUser,
     services: ServicesDep,
@@ -336,7 +345,7 @@ def audit(
     ]
 
 
-@router.get("/dashboard", response_model=DashboardOut, responses=_ERRORS)
+@router.get("/dashboard", response_model=DashboardOut, responses=_READ)
 def get_dashboard(
     principal: AdminUser,
     services: ServicesDep,
@@ -354,7 +363,13 @@ def get_dashboard(
     )
 
 
-@router.get("/sites", response_model=list[SiteOut], responses=_ERRORS)
+@router.get(
+    "/sites",
+    response_model=list[SiteOut],
+    responses=errors(
+        401, 403, said={403: "Not an operator (FORKABLE_OPERATOR_EMAILS) of this server."}
+    ),
+)
 def sites(principal: AdminUser, services: ServicesDep) -> list[SiteOut]:
     """Operators only: every site of this server, its health and today's numbers."""
     if not is_operator(services.settings, principal):
