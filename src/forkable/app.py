@@ -36,6 +36,7 @@ from forkable.web import account_pages, api_docs, health, pages, payment_pages
 from forkable.web.admin_actions import router as admin_actions_router
 from forkable.web.admin_pages import router as admin_pages_router
 from forkable.web.api import api_router
+from forkable.web.body_limits import BodyLimitMiddleware
 from forkable.web.client_ip import ForwardedClientMiddleware, TrustedProxies
 from forkable.web.errors import install_error_handlers
 from forkable.web.instrumentation import InstrumentationMiddleware
@@ -219,6 +220,8 @@ def create_app(
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Outermost first: routing must see every request, headers must cover every response.
+    # Bodies are capped inside routing: an unknown host's 404 waits for no body.
+    app.add_middleware(BodyLimitMiddleware, timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(SiteRoutingMiddleware, registry=registry)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     # Before anything reads the client's address: throttles, audit rows, logs.

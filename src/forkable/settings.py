@@ -53,6 +53,8 @@ class Settings(BaseModel):
     workers: int = Field(default=2, ge=1, le=64)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     sites_poll_seconds: float = Field(default=1.0, ge=0)
+    # Seconds a client has to send a request body (uploads: four times as long).
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
     media: MediaMode = "local"
     cron_secret: str | None = None
     log_format: LogFormat | None = None  # None: json in production, text in development
@@ -321,6 +323,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
         poll_seconds = 1.0
 
+    body_timeout_text = _first(env_map, "FORKABLE_BODY_TIMEOUT_SECONDS") or "30"
+    try:
+        body_timeout = float(body_timeout_text)
+        if not 0.1 <= body_timeout <= 3600:
+            raise ValueError
+    except ValueError:
+        problems.append(
+            "FORKABLE_BODY_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 3600, "
+            f"not {body_timeout_text!r}"
+        )
+        body_timeout = 30.0
+
     workers_text = _first(env_map, "FORKABLE_WORKERS") or "2"
     try:
         workers = int(workers_text)
@@ -387,6 +401,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=workers,
         job_lease_seconds=lease_seconds,
         sites_poll_seconds=poll_seconds,
+        body_timeout_seconds=body_timeout,
         log_format=log_format,
         metrics_enabled=metrics_switch == "on",
         access_log=access_log == "on",

@@ -145,3 +145,15 @@ def test_trusted_proxies_must_be_addresses_or_networks() -> None:
         "which lets any client pick its address, write 0.0.0.0/0,::/0)",
         "FORKABLE_TRUSTED_PROXIES: '10.0.0.0/33' is not an IP address or network",
     ]
+
+
+def test_body_timeout_is_read_and_checked() -> None:
+    assert load_settings({}).body_timeout_seconds == 30
+    assert load_settings({"FORKABLE_BODY_TIMEOUT_SECONDS": "2.5"}).body_timeout_seconds == 2.5
+    for wrong in ("0", "-1", "soon", "nan", "99999"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"FORKABLE_BODY_TIMEOUT_SECONDS": wrong})
+        assert caught.value.problems == [
+            "FORKABLE_BODY_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 3600, "
+            f"not {wrong!r}"
+        ]

@@ -5,6 +5,9 @@ context variable that `InstrumentationMiddleware` sets (the site and user are re
 request's state when the line is written, so they appear once routing and authentication have
 run). Nothing secret reaches a line: e-mail addresses are masked (`a***@example.com`), fields
 with secret-looking names are replaced, and API keys and bearer tokens in text are cut.
+Scrubbing takes time linear in the text (visitors choose it), paths are cut to
+`MAX_LOGGED_PATH` characters, and text lines escape control characters, so a path with `%0a`
+in it cannot write a line of its own.
 
 `configure_logging` is called by `forkable serve` and `create_app`, never at import; calling it
 again only swaps the format.
@@ -25,11 +28,35 @@ from datetime import datetime
 from typing import Any, TextIO
 
 REDACTED = "[redacted]"
-# The local part as addresses are written in practice; "/" and "=" left out so a path or a
-# query (`/u/ada@...`, `email=ada@...`) keeps its text before the address.
-_EMAIL = re.compile(r"([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# Our API keys (fk_ + 43 URL-safe characters) and whatever follows "Bearer".
-_SECRET_TEXT = re.compile(r"\bfk_[A-Za-z0-9_-]{16,}|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]+")
+# Every pattern below runs on text a visitor chose (paths, headers, exception messages), so
+# each runs in time linear in the text: no quantified part can be retried from every start.
+#
+# A run of local-part characters as addresses are written in practice ("/" and "=" left out
+# so a path or a query, `/u/ada@...`, `email=ada@...`, keeps its text before the address),
+# and the domain after it when an "@" follows, as a lookahead. The run is possessive and the
+# lookahead optional, so the search takes each run once whatever follows it. The former
+# `x[...]*@domain` was retried from every character of a run without a domain after it:
+# quadratic, seconds for one 60,000-character path.
+_ADDRESS_RUN = re.compile(r"[A-Za-z0-9._%+-]++(?:(?=@([A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)+)))?")
+# Our API keys (fk_ + 43 URL-safe characters) and whatever follows "Bearer". Each alternative
+# is tried only where its literal stands at a word boundary, and nothing after it backtracks.
+_SECRET_TEXT = re.compile(r"\bfk_[A-Za-z0-9_-]{16,}|(?i:\bbearer\s++)[A-Za-z0-9._~+/=-]+")
+# A path longer than this is cut in the log (the line says how much was cut).
+MAX_LOGGED_PATH = 2048
+_ADDRESS_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-@"
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: in a text
+# line they would start a forged line, move the cursor or recolour a terminal.
+_CONTROLS = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+_CONTROLS_BUT_NEWLINE = {code: text for code, text in _CONTROLS.items() if code != ord("\n")}
+# Before every line of a traceback in text logs: records start with a time, tracebacks never.
+_TRACE_INDENT = "    "
 _SECRET_NAMES = frozenset(
     {"password", "passwd", "secret", "token", "authorization", "cookie", "cookies", "csrf", "dsn"}
 )
@@ -104,11 +131,24 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter):012x}"
 
 
-def log_request(method: str, path: str, route: str, status: int, millis: float) -> None:
-    """One access-log line for an answered request (written by `InstrumentationMiddleware`)."""
+def log_request(
+    method: str,
+    path: str,
+    route: str,
+    status: int,
+    millis: float,
+    *,
+    context: RequestContext | None = None,
+    created: float | None = None,
+) -> None:
+    """One access-log line for an answered request, through `logging`.
+
+    ``context`` is the request's when the line is written after the request (by the access
+    log's writer thread), ``created`` the time it was answered; both default to now's.
+    """
     if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
         return
-    path = scrub_text(path)
+    path = scrub_text(bounded(path))
     # Built directly: logger.info would walk the stack for a caller that is always the same.
     record = logging.LogRecord(
         ACCESS_LOGGER.name,
@@ -119,6 +159,9 @@ def log_request(method: str, path: str, route: str, status: int, millis: float) 
         (),
         None,
     )
+    if created is not None:
+        record.created = created
+        record.msecs = (created - int(created)) * 1000
     fields = {
         "event": "request",
         "method": method,  # an HTTP token: no '@', no spaces
@@ -130,12 +173,45 @@ def log_request(method: str, path: str, route: str, status: int, millis: float) 
     record.__dict__.update(fields)
     # Already safe: the formatters take these as they are instead of scanning the record.
     record.__dict__["_fields"] = fields
+    if context is not None:
+        record.__dict__["_context"] = context
     ACCESS_LOGGER.handle(record)
 
 
 def mask_email(text: str) -> str:
     """`ada@example.com` -> `a***@example.com`, wherever addresses appear in ``text``."""
-    return _EMAIL.sub(r"\1***@\2", text)
+    # An address's domain is part of the next run the search finds; it is never a local part
+    # itself (`a@b.com@c.org` masks `a` only), so the domain's end is kept between matches.
+    domain_end = 0
+
+    def mask(match: re.Match[str]) -> str:
+        nonlocal domain_end
+        run, start = match[0], match.start()
+        kept = ""
+        if start < domain_end:
+            kept, run = run[: domain_end - start], run[domain_end - start :]
+        domain = match[1]
+        local = run.lstrip(".")  # the first character of an address is not a dot
+        if domain is None or not local:
+            return kept + run
+        domain_end = match.end() + 1 + len(domain)
+        return f"{kept}{run[: len(run) - len(local)]}{local[0]}***"
+
+    return _ADDRESS_RUN.sub(mask, text)
+
+
+def bounded(text: str, limit: int = MAX_LOGGED_PATH) -> str:
+    """``text`` cut to about ``limit`` characters, saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    # Cut before any address the limit would split: half an address would escape masking.
+    head = text[:limit].rstrip(_ADDRESS_CHARS)
+    return f"{head}...[{len(text) - len(head)} more characters]"
+
+
+def escape_controls(text: str) -> str:
+    """Control characters written as escapes (`\\n`, `\\x1b`): one log line stays one line."""
+    return text.translate(_CONTROLS)
 
 
 def scrub_text(text: str) -> str:
@@ -172,14 +248,14 @@ def scrub_value(name: str, value: object) -> object:
 
 def _add_fields(fields: dict[str, object], record: logging.LogRecord) -> dict[str, object]:
     """The request's fields, then the record's extras (scrubbed), added to ``fields``."""
-    context = _CURRENT.get()
+    attributes = record.__dict__
+    context = attributes.get("_context") or _CURRENT.get()
     if context is not None:
         fields["request_id"] = context.request_id
         if (site_id := context.site_id) is not None:
             fields["site"] = site_id
         if (user_id := context.user_id) is not None:
             fields["user_id"] = user_id
-    attributes = record.__dict__
     ready = attributes.get("_fields")
     if ready is not None:
         fields.update(ready)
@@ -235,7 +311,12 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`12:00:01 INFO forkable.x: message  request_id=... site=... key=value`."""
+    """`12:00:01 INFO forkable.x: message  request_id=... site=... key=value`.
+
+    One record is one line: control characters in the message and fields are escaped, and a
+    traceback's lines are indented, so no text a visitor sends (`%0a` in a path, terminal
+    escapes) can make a line that looks like another record.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")  # noqa: DTZ006 - local time reads best on a terminal
@@ -243,8 +324,14 @@ class TextFormatter(logging.Formatter):
         fields = _add_fields({}, record)
         if fields:
             line += "  " + " ".join(f"{key}={value}" for key, value in fields.items())
+        line = escape_controls(line)
         if record.exc_info:
-            line += "\n" + scrub_text(self.formatException(record.exc_info))
+            trace = scrub_text(self.formatException(record.exc_info))
+            line += (
+                "\n"
+                + _TRACE_INDENT
+                + trace.translate(_CONTROLS_BUT_NEWLINE).replace("\n", "\n" + _TRACE_INDENT)
+            )
         return line
 
 

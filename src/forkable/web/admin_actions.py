@@ -18,6 +18,7 @@ from forkable.admin import service
 from forkable.admin.service import Actor, AdminError, InvalidInput
 from forkable.db import Database
 from forkable.web.admin_pages import AdminPage, purchases_page, to_login, user_page
+from forkable.web.api.schemas import UserIdPath
 from forkable.web.auth import check_csrf
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -62,7 +63,7 @@ def _user_action(
 
 @router.post("/users/{user_id}/{action}")
 async def user_action_form(
-    user_id: int,
+    user_id: UserIdPath,
     action: str,
     request: Request,
     site: SiteDep,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -22,6 +22,7 @@ from forkable.admin.dashboard import Dashboard, dashboard
 from forkable.admin.sites import overview
 from forkable.payments.models import PurchaseStatus
 from forkable.sites import Site
+from forkable.web.api.schemas import PageQuery, UserIdPath
 from forkable.web.auth import OptionalPrincipal, refuse_api_key
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -169,7 +170,7 @@ async def users_page(
     services: ServicesDep,
     principal: AdminPage,
     q: Annotated[str, Query(max_length=254)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: PageQuery = 1,
 ) -> Response:
     if principal is None:
         return to_login(request)
@@ -206,7 +207,11 @@ async def user_page(
 
 @router.get("/users/{user_id}")
 async def user_detail_page(
-    user_id: int, request: Request, site: SiteDep, services: ServicesDep, principal: AdminPage
+    user_id: UserIdPath,
+    request: Request,
+    site: SiteDep,
+    services: ServicesDep,
+    principal: AdminPage,
 ) -> Response:
     if principal is None:
         return to_login(request)
@@ -269,7 +274,7 @@ async def purchases_list_page(
     services: ServicesDep,
     principal: AdminPage,
     status: Annotated[str, Query(max_length=16)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: PageQuery = 1,
 ) -> Response:
     if principal is None:
         return to_login(request)
@@ -285,7 +290,7 @@ async def audit_page(
     services: ServicesDep,
     principal: AdminPage,
     action: Annotated[str, Query(max_length=64)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: PageQuery = 1,
 ) -> Response:
     if principal is None:
         return to_login(request)
@@ -323,7 +328,11 @@ async def sites_page(
 
 @router.get("/sites/{site_id}")
 async def site_dashboard_page(
-    site_id: str, request: Request, site: SiteDep, services: ServicesDep, principal: AdminPage
+    site_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    site: SiteDep,
+    services: ServicesDep,
+    principal: AdminPage,
 ) -> Response:
     """Another site's dashboard, read-only, for operators."""
     if principal is None:

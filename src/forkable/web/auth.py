@@ -11,7 +11,7 @@ What each may do is decided here, by the dependency a route asks for:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -143,13 +143,11 @@ async def check_csrf(request: Request, principal: Principal) -> None:
 CurrentUser = Annotated[Principal, Depends(require_principal)]
 
 SESSION_REQUIRED_MESSAGE = "API keys cannot do this. Sign in on the website and do it there."
-# For the `responses` of session-only routes, so the OpenAPI document says why a key gets 403.
-SESSION_ONLY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {
-        "description": "`session_required`: API keys cannot do this, only a signed-in "
-        "browser session can (or `csrf_failed`: the session's CSRF token is missing)"
-    }
-}
+# The 403 of session-only routes in the OpenAPI document, so it says why a key gets it.
+SESSION_REQUIRED = (
+    "`session_required`: API keys cannot do this, only a signed-in browser session can "
+    "(or `csrf_failed`: the session's CSRF token is missing)."
+)
 
 
 def refuse_api_key(principal: Principal) -> None:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from forkable.ops.logs import request_id_header
+from forkable.ops.logs import bounded, request_id_header
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
 
@@ -23,6 +23,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -74,9 +75,18 @@ def error_response(
     return response
 
 
+def _unparsable_body(exc: HTTPException) -> bool:
+    """FastAPI's 400 for a body it could not decode (bytes that are not UTF-8, JSON nested too
+    deep, a number of thousands of digits): raised from the decoder's error, never by us."""
+    return exc.status_code == 400 and exc.__cause__ is not None and not isinstance(exc, ApiError)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover - registered for this type only
         raise exc
+    if _unparsable_body(exc):
+        # Like JSON with a syntax error (which FastAPI reports as a validation error): 422.
+        return error_response(request, 422, "invalid", "The request body is not valid JSON.")
     code = exc.code if isinstance(exc, ApiError) else _CODES.get(exc.status_code, "error")
     message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else None
@@ -94,7 +104,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = bounded(request.url.path)  # the visitor chose its length
+    logger.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     response = error_response(
         request, 500, "internal_error", "Something went wrong on our side. Please try again."
     )

@@ -5,17 +5,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from tests.support.request_state import FakePrincipal, FakeSite
+from tests.support.waiting import wait_until
 
 from forkable.ops.access_log import AccessLog
 from forkable.ops.logs import (
     ACCESS_LOGGER,
+    MAX_LOGGED_PATH,
     JsonFormatter,
     RequestContext,
+    TextFormatter,
     bind_request,
     log_request,
 )
@@ -102,7 +106,7 @@ def test_the_flusher_writes_within_its_interval() -> None:
         log.close()
 
 
-def test_a_full_buffer_is_written_at_once() -> None:
+def test_a_full_buffer_wakes_the_writer_at_once() -> None:
     stream = io.StringIO()
     log = _log(stream, flush_seconds=60, max_buffered=2)
     log.start()
@@ -110,9 +114,77 @@ def test_a_full_buffer_is_written_at_once() -> None:
         log.request(_context("a"), "GET", "/", "/", 200, 1.0)
         assert stream.getvalue() == ""
         log.request(_context("b"), "GET", "/", "/", 200, 1.0)
-        assert len(stream.getvalue().splitlines()) == 2
+        # Written by the writer thread long before its 60-second interval.
+        wait_until(lambda: len(stream.getvalue().splitlines()) == 2, timeout=10)
     finally:
         log.close()
+
+
+def test_started_the_request_only_queues_and_the_writer_thread_formats() -> None:
+    stream = io.StringIO()
+    log = _log(stream, flush_seconds=60)
+    writers: list[str] = []
+    fragments = log._fragments
+
+    def spy(*args: object) -> tuple[str, str]:
+        writers.append(threading.current_thread().name)
+        return fragments(*args)  # type: ignore[arg-type]
+
+    log._fragments = spy  # type: ignore[method-assign]
+    log.start()
+    log.request(_context(), "GET", "/u/ada@example.com", "unmatched", 404, 1.0)
+    assert writers == []  # nothing scrubbed or formatted on the caller's thread (the loop)
+    log.close()
+    assert writers == ["forkable-access-log"]
+    assert json.loads(stream.getvalue())["path"] == "/u/a***@example.com"
+
+
+def test_text_lines_written_later_keep_their_request_and_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = AccessLog("text", flush_seconds=60)
+    log.start()
+    with caplog.at_level(logging.INFO, logger="forkable.access"):
+        before = time.time()
+        log.request(_context("req-late"), "GET", "/pricing", "/pricing", 200, 2.5)
+        log.close()
+    (written,) = caplog.records
+    assert written.threadName == "forkable-access-log"
+    assert before <= written.created <= time.time()
+    line = TextFormatter().format(written)
+    assert "request_id=req-late site=petpix user_id=4" in line
+
+
+def test_long_paths_are_cut_with_a_marker_and_never_half_an_address() -> None:
+    stream = io.StringIO()
+    # The limit falls inside the address: cutting there would log `ada.lovelace@examp`.
+    head = "/p/" + "x" * (MAX_LOGGED_PATH - 14) + "/"
+    path = head + "ada.lovelace@example.com/" + "y" * 5000
+    _log(stream).request(_context(), "GET", path, "unmatched", 404, 1.0)
+
+    logged = json.loads(stream.getvalue())["path"]
+
+    assert len(logged) < MAX_LOGGED_PATH + 40
+    assert logged.endswith(f"...[{len(path) - logged.index('...[')} more characters]")
+    assert logged.startswith(head) and "ada" not in logged and "lovelace" not in logged
+
+
+def test_control_characters_in_paths_cannot_forge_text_lines() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    ACCESS_LOGGER.addHandler(handler)
+    try:
+        forged = "/x\n12:00:00 INFO    forkable.access: GET /admin 200 1.0 ms\r\x1b[2K\x85\u2028"
+        AccessLog("text").request(_context(), "GET", forged, "unmatched", 404, 1.0)
+    finally:
+        ACCESS_LOGGER.removeHandler(handler)
+
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and written.endswith("\n")  # one line, its own newline
+    assert "\r" not in written and "\x1b" not in written and "\x85" not in written
+    assert "\u2028" not in written
+    assert "/x\\n12:00:00 INFO    forkable.access: GET /admin 200 1.0 ms\\r\\x1b[2K" in written
 
 
 def test_not_started_every_line_is_written_at_once() -> None:

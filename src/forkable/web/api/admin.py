@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from forkable.admin import queries, service
@@ -19,6 +19,7 @@ from forkable.admin.access import is_operator
 from forkable.admin.dashboard import dashboard
 from forkable.admin.service import Actor, AdminError
 from forkable.admin.sites import overview
+from forkable.web.api.schemas import BODY, PageQuery, UserIdPath, errors
 from forkable.web.auth import AdminUser
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -27,14 +28,17 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed in"},
-    403: {
-        "description": "not an admin of this site, no CSRF token, "
-        "or an API key (`session_required`): only a session acts as admin"
-    },
-    404: {"description": "no such user or purchase on this site"},
+_SAID = {
+    403: "Not an admin of this site, a cookie request without its X-CSRF-Token, or an API key "
+    "(`session_required`): only a signed-in session acts as admin.",
+    404: "No such user or purchase on this site.",
+    409: "The action does not fit the current state (say, revoking more than is available).",
+    422: "Out of range or not valid (ids from 1 to 2^31 - 1, pages up to 100,000).",
+    502: "Stripe did not make the refund.",
 }
+_READ = errors(401, 403, 422, said=_SAID)
+_ONE = errors(401, 403, 404, 422, said=_SAID)
+_ACTION = errors(401, 403, 404, 409, *BODY, 422, said=_SAID)
 
 
 class TokensIn(BaseModel):
@@ -169,20 +173,22 @@ def _purchase_out(row: queries.PurchaseRow) -> PurchaseRowOut:
     )
 
 
-@router.get("/users", response_model=list[AdminUserOut], responses=_ERRORS)
+@router.get("/users", response_model=list[AdminUserOut], responses=_READ)
 def list_users(
     principal: AdminUser,
     services: ServicesDep,
     q: Annotated[str, Query(max_length=254)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[AdminUserOut]:
     """Users of this site whose e-mail contains `q` (or whose id is `q`), newest first."""
     found = queries.search_users(services.database, principal.site_id, q, page)
     return [_user_out(row) for row in found.items]
 
 
-@router.get("/users/{user_id}", response_model=AdminUserDetailOut, responses=_ERRORS)
-def get_user(user_id: int, principal: AdminUser, services: ServicesDep) -> AdminUserDetailOut:
+@router.get("/users/{user_id}", response_model=AdminUserDetailOut, responses=_ONE)
+def get_user(
+    user_id: UserIdPath, principal: AdminUser, services: ServicesDep
+) -> AdminUserDetailOut:
     """One user with their latest ledger entries."""
     detail = queries.user_detail(services.database, principal.site_id, user_id)
     if detail is None:
@@ -203,9 +209,17 @@ def get_user(user_id: int, principal: AdminUser, services: ServicesDep) -> Admin
     return AdminUserDetailOut(**_user_out(detail.user).model_dump(), ledger=ledger)
 
 
-@router.post("/users/{user_id}/grant", response_model=ActionOut, responses=_ERRORS)
+@router.post(
+    "/users/{user_id}/grant",
+    response_model=ActionOut,
+    responses=errors(401, 403, 404, *BODY, 422, said=_SAID),
+)
 def grant(
-    user_id: int, body: TokensIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: TokensIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Add tokens; a negative balance is settled first."""
     done = _run(
@@ -219,9 +233,13 @@ def grant(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.post("/users/{user_id}/revoke", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/revoke", response_model=ActionOut, responses=_ACTION)
 def revoke(
-    user_id: int, body: TokensIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: TokensIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Take tokens back; 409 when the user has fewer available."""
     done = _run(
@@ -235,9 +253,13 @@ def revoke(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.post("/users/{user_id}/disable", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/disable", response_model=ActionOut, responses=_ACTION)
 def disable(
-    user_id: int, body: ReasonIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: ReasonIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Block the account and sign it out everywhere at once."""
     done = _run(
@@ -246,9 +268,13 @@ def disable(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id)
 
 
-@router.post("/users/{user_id}/enable", response_model=ActionOut, responses=_ERRORS)
+@router.post("/users/{user_id}/enable", response_model=ActionOut, responses=_ACTION)
 def enable(
-    user_id: int, body: ReasonIn, request: Request, principal: AdminUser, services: ServicesDep
+    user_id: UserIdPath,
+    body: ReasonIn,
+    request: Request,
+    principal: AdminUser,
+    services: ServicesDep,
 ) -> ActionOut:
     """Let a disabled account sign in again."""
     done = _run(
@@ -257,12 +283,12 @@ def enable(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id)
 
 
-@router.get("/purchases", response_model=list[PurchaseRowOut], responses=_ERRORS)
+@router.get("/purchases", response_model=list[PurchaseRowOut], responses=_READ)
 def list_purchases(
     principal: AdminUser,
     services: ServicesDep,
     status: Annotated[str, Query(max_length=16)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[PurchaseRowOut]:
     """This site's purchases, newest first, optionally of one status."""
     found = queries.list_purchases(
@@ -274,10 +300,10 @@ def list_purchases(
 @router.post(
     "/purchases/{purchase_id}/refund",
     response_model=ActionOut,
-    responses={**_ERRORS, 409: {"description": "not refundable"}, 502: {"description": "Stripe"}},
+    responses=errors(401, 403, 404, 409, *BODY, 422, 502, said=_SAID),
 )
 def refund(
-    purchase_id: str,
+    purchase_id: Annotated[str, Path(max_length=64)],
     body: ReasonIn,
     request: Request,
     principal: AdminUser,
@@ -295,12 +321,12 @@ def refund(
     return ActionOut(audit_id=done.audit_id, user_id=done.user_id, balance=done.balance.available)
 
 
-@router.get("/audit", response_model=list[AuditOut], responses=_ERRORS)
+@router.get("/audit", response_model=list[AuditOut], responses=_READ)
 def audit(
     principal: AdminUser,
     services: ServicesDep,
     action: Annotated[str, Query(max_length=64)] = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageQuery = 1,
 ) -> list[AuditOut]:
     """Who did what, when, to whom: this site's admin actions, newest first."""
     found = queries.audit_log(
@@ -321,7 +347,7 @@ def audit(
     ]
 
 
-@router.get("/dashboard", response_model=DashboardOut, responses=_ERRORS)
+@router.get("/dashboard", response_model=DashboardOut, responses=_READ)
 def get_dashboard(
     principal: AdminUser,
     services: ServicesDep,
@@ -339,7 +365,13 @@ def get_dashboard(
     )
 
 
-@router.get("/sites", response_model=list[SiteOut], responses=_ERRORS)
+@router.get(
+    "/sites",
+    response_model=list[SiteOut],
+    responses=errors(
+        401, 403, said={403: "Not an operator (FORKABLE_OPERATOR_EMAILS) of this server."}
+    ),
+)
 def sites(principal: AdminUser, services: ServicesDep) -> list[SiteOut]:
     """Operators only: every site of this server, its health and today's numbers."""
     if not is_operator(services.settings, principal):

@@ -24,7 +24,7 @@ from forkable.accounts.service import (
 )
 from forkable.accounts.tokens import token_hash
 from forkable.ledger.book import get_balance
-from forkable.web.api.schemas import AuthOut, Credentials, UserOut
+from forkable.web.api.schemas import BODY, AuthOut, Credentials, UserOut, errors
 from forkable.web.auth import (
     CurrentUser,
     clear_session_cookie,
@@ -74,11 +74,27 @@ def _busy() -> ApiError:
     )
 
 
+_CROSS_ORIGIN = "Sent from another site's page (its Origin is not this site)."
+
+
 @router.post(
     "/auth/signup",
     status_code=201,
     response_model=AuthOut,
-    responses={409: {}, 429: {}, 503: {}},
+    responses=errors(
+        403,
+        *BODY,
+        409,
+        422,
+        429,
+        503,
+        said={
+            403: _CROSS_ORIGIN,
+            409: "An account with this e-mail exists already.",
+            422: "Not an e-mail address, or a weak password.",
+            429: "Too many sign-ups from this network.",
+        },
+    ),
 )
 def signup(
     body: Credentials, request: Request, services: ServicesDep, site: SiteDep
@@ -122,7 +138,23 @@ def signup(
     return response
 
 
-@router.post("/auth/login", response_model=AuthOut, responses={401: {}, 429: {}, 503: {}})
+@router.post(
+    "/auth/login",
+    response_model=AuthOut,
+    responses=errors(
+        401,
+        403,
+        *BODY,
+        422,
+        429,
+        503,
+        said={
+            401: "Wrong e-mail or password.",
+            403: _CROSS_ORIGIN,
+            429: "Too many attempts: wait for Retry-After seconds.",
+        },
+    ),
+)
 def login(
     body: Credentials, request: Request, services: ServicesDep, site: SiteDep
 ) -> JSONResponse:
@@ -168,7 +200,7 @@ def login(
     return response
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, responses=errors(401, 403))
 def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     if principal.session_hash:
         end_session(services.database, principal.session_hash)
@@ -177,6 +209,6 @@ def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     return response
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=errors(401))
 def me(principal: CurrentUser, services: ServicesDep) -> UserOut:
     return user_out(services, principal)

@@ -20,7 +20,14 @@ from forkable.generations.uploads import UploadError, ValidatedImage, validate_i
 from forkable.ledger.book import InsufficientTokens
 from forkable.sites import Site
 from forkable.storage import MissingMedia
-from forkable.web.api.schemas import GenerationOut, GenerationPage, SubmittedOut
+from forkable.web.api.schemas import (
+    BODY,
+    GenerationOut,
+    GenerationPage,
+    IdPath,
+    SubmittedOut,
+    errors,
+)
 from forkable.web.auth import CurrentUser, LenientPrincipal
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
@@ -103,11 +110,45 @@ def _style(site: Site, value: str | None) -> str | None:
     return value
 
 
+# The photo is read from the stream by our own parser, so the form is described here.
+_UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "style": {"type": "string", "description": "One of the site's styles."},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/generations",
     status_code=202,
     response_model=SubmittedOut,
-    responses={402: {}, 413: {}, 415: {}, 422: {}, 429: {}},
+    responses=errors(
+        401,
+        402,
+        403,
+        *BODY,
+        415,
+        422,
+        429,
+        said={
+            413: "The photo is larger than the site's limit; the connection is closed.",
+            422: "Not a readable or safe image, an unknown style, or a bad Idempotency-Key.",
+            429: "Too many images this minute, or the site's daily spend cap is reached.",
+        },
+    ),
+    openapi_extra=_UPLOAD_FORM,
 )
 async def create_generation(
     request: Request, principal: CurrentUser, services: ServicesDep, site: SiteDep
@@ -165,7 +206,7 @@ async def create_generation(
     return _submitted(finished or submitted.generation)
 
 
-@router.get("/generations", response_model=GenerationPage)
+@router.get("/generations", response_model=GenerationPage, responses=errors(401, 422))
 def list_generations(
     principal: CurrentUser,
     services: ServicesDep,
@@ -192,9 +233,11 @@ def _owned(services: ServicesDep, principal: Principal | None, generation_id: st
     return generation
 
 
-@router.get("/generations/{generation_id}", response_model=GenerationOut)
+@router.get(
+    "/generations/{generation_id}", response_model=GenerationOut, responses=errors(404, 422)
+)
 def get_generation(
-    generation_id: str, principal: LenientPrincipal, services: ServicesDep
+    generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep
 ) -> GenerationOut:
     return generation_out(_owned(services, principal, generation_id))
 
@@ -214,9 +257,13 @@ def _media(
     return Response(data, media_type=media_type, headers=headers)
 
 
-@router.get("/generations/{generation_id}/result", response_class=Response)
+@router.get(
+    "/generations/{generation_id}/result",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **errors(404, 422)},
+)
 def get_result(
-    generation_id: str,
+    generation_id: IdPath,
     principal: LenientPrincipal,
     services: ServicesDep,
     site: SiteDep,
@@ -230,8 +277,14 @@ def get_result(
     return _media(services, generation.output_key, "image/png", filename)
 
 
-@router.get("/generations/{generation_id}/input", response_class=Response)
-def get_input(generation_id: str, principal: LenientPrincipal, services: ServicesDep) -> Response:
+@router.get(
+    "/generations/{generation_id}/input",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **errors(404, 422)},
+)
+def get_input(
+    generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep
+) -> Response:
     """The uploaded photo as stored: re-encoded, without metadata."""
     generation = _owned(services, principal, generation_id)
     key = generation.input_key
@@ -239,9 +292,13 @@ def get_input(generation_id: str, principal: LenientPrincipal, services: Service
     return _media(services, key, media_type, None)
 
 
-@router.delete("/generations/{generation_id}", status_code=204, responses={409: {}})
+@router.delete(
+    "/generations/{generation_id}",
+    status_code=204,
+    responses=errors(401, 403, 404, 409, 422, said={409: "The image is still being made."}),
+)
 def delete_generation(
-    generation_id: str, principal: CurrentUser, services: ServicesDep
+    generation_id: IdPath, principal: CurrentUser, services: ServicesDep
 ) -> Response:
     """Delete the image: its photo and result files are removed."""
     try:

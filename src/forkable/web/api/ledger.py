@@ -6,14 +6,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from forkable.ledger.models import LedgerEntry
-from forkable.web.api.schemas import LedgerEntryOut
+from forkable.web.api.schemas import LedgerEntryOut, errors
 from forkable.web.auth import CurrentUser
 from forkable.web.deps import ServicesDep
 
 router = APIRouter(tags=["ledger"])
 
 
-@router.get("/ledger", response_model=list[LedgerEntryOut])
+@router.get("/ledger", response_model=list[LedgerEntryOut], responses=errors(401, 422))
 def my_ledger(
     principal: CurrentUser,
     services: ServicesDep,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from forkable.accounts.tokens import same
+from forkable.web.api.schemas import errors
 from forkable.web.deps import ServicesDep
 from forkable.web.errors import ApiError
 
@@ -18,7 +19,17 @@ router = APIRouter(tags=["operations"])
 _JOBS_PER_CALL = 3
 
 
-@router.get("/internal/maintenance", responses={401: {}, 404: {}})
+@router.get(
+    "/internal/maintenance",
+    responses=errors(
+        401,
+        404,
+        said={
+            401: "The cron secret is missing or wrong.",
+            404: "CRON_SECRET is not set: the endpoint is off.",
+        },
+    ),
+)
 async def maintenance(request: Request, services: ServicesDep) -> dict[str, int]:
     """Reap expired leases and run a few queued generations (cron; needs CRON_SECRET)."""
     secret = services.settings.cron_secret

@@ -14,7 +14,8 @@ from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.models import Purchase
 from forkable.payments.webhooks import InvalidWebhook, handle_event, verify
 from forkable.ratelimit import per_seconds
-from forkable.web.auth import SESSION_ONLY_RESPONSES, CurrentUser, SessionUser
+from forkable.web.api.schemas import BODY, IdPath, errors
+from forkable.web.auth import SESSION_REQUIRED, CurrentUser, SessionUser
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
@@ -71,7 +72,17 @@ def _return_base_url(request: Request, services: ServicesDep, site: SiteDep) -> 
     "/checkout",
     status_code=201,
     response_model=CheckoutOut,
-    responses={502: {}, **SESSION_ONLY_RESPONSES},
+    responses=errors(
+        401,
+        403,
+        *BODY,
+        422,
+        502,
+        said={
+            422: "No such pack (or the body is not valid).",
+            502: "Stripe did not answer: try again.",
+        },
+    ),
 )
 def checkout(
     body: CheckoutIn, request: Request, principal: SessionUser, services: ServicesDep, site: SiteDep
@@ -95,14 +106,14 @@ def checkout(
     return CheckoutOut(purchase_id=started.purchase.id, checkout_url=started.checkout_url)
 
 
-@router.get("/purchases", response_model=list[PurchaseOut])
+@router.get("/purchases", response_model=list[PurchaseOut], responses=errors(401))
 def list_purchases(principal: CurrentUser, services: ServicesDep) -> list[PurchaseOut]:
     """Your purchases, newest first: the receipts."""
     return [purchase_out(p) for p in service.purchases_for(services.database, principal)]
 
 
-@router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
-def get_purchase(purchase_id: str, principal: CurrentUser, services: ServicesDep) -> PurchaseOut:
+@router.get("/purchases/{purchase_id}", response_model=PurchaseOut, responses=errors(401, 404, 422))
+def get_purchase(purchase_id: IdPath, principal: CurrentUser, services: ServicesDep) -> PurchaseOut:
     """One purchase. While unpaid, this also asks Stripe, so a lost webhook still credits."""
     purchase = service.purchase_for(services.database, principal, purchase_id)
     if purchase is None:
@@ -120,10 +131,16 @@ def get_purchase(purchase_id: str, principal: CurrentUser, services: ServicesDep
 @router.post(
     "/demo/purchases/{purchase_id}/complete",
     response_model=PurchaseOut,
-    responses=SESSION_ONLY_RESPONSES,
+    responses=errors(
+        401,
+        403,
+        404,
+        422,
+        said={403: SESSION_REQUIRED, 404: "No such purchase, or not in demo mode."},
+    ),
 )
 def complete_demo_purchase(
-    purchase_id: str, principal: SessionUser, services: ServicesDep
+    purchase_id: IdPath, principal: SessionUser, services: ServicesDep
 ) -> PurchaseOut:
     """Demo mode only: pay for a purchase instantly, with no real money."""
     if services.settings.payments != "demo":
@@ -136,7 +153,18 @@ def complete_demo_purchase(
     return purchase_out(purchase)
 
 
-@router.post("/webhooks/stripe", include_in_schema=True, responses={400: {}})
+@router.post(
+    "/webhooks/stripe",
+    responses=errors(
+        400,
+        404,
+        *BODY,
+        said={
+            400: "The Stripe-Signature does not verify.",
+            404: "Stripe webhooks are not configured here.",
+        },
+    ),
+)
 async def stripe_webhook(request: Request, services: ServicesDep) -> JSONResponse:
     """Stripe events, verified with `STRIPE_WEBHOOK_SECRET` against the raw body."""
     secret = services.settings.stripe_webhook_secret

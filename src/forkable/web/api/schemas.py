@@ -2,9 +2,65 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
+
+# Row ids are INTEGER columns: 32 bits on PostgreSQL (64 on SQLite). A larger id names no
+# row, and the database would refuse the query itself (a 500) rather than find nothing.
+MAX_ROW_ID = 2**31 - 1
+# Fifty rows a page: five million rows deep is further than anyone pages.
+MAX_PAGE = 100_000
+
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A user's id.")]
+PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1 is the newest page.")]
+# Generated ids (images, purchases, API keys) are 32 characters; a longer one names nothing.
+IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. `rate_limited`.")
+    message: str = Field(description="A sentence for people.")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
+_MEANINGS = {
+    400: "The request is not acceptable.",
+    401: "Not signed in, or the API key is not valid for this site.",
+    402: "Not enough tokens.",
+    403: "Not allowed: a cookie request without its X-CSRF-Token, or not an admin.",
+    404: "Not found on this site (or not yours).",
+    408: "The request body did not arrive in time; the connection is closed.",
+    409: "The current state does not allow it.",
+    413: "The request body is too large; the connection is closed.",
+    415: "Not an accepted image type.",
+    422: "The input is not valid (or the body is not valid JSON).",
+    429: "Too many requests: wait for Retry-After seconds.",
+    502: "The payment provider did not answer.",
+    503: "The server is busy: try again after Retry-After seconds.",
+}
+# What any route that takes a request body can answer (see forkable.web.body_limits).
+BODY = (408, 413)
+
+
+def errors(*codes: int, said: Mapping[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each error status it answers, in the error shape.
+
+    ``said`` replaces the general meaning of a status where the route's own is clearer.
+    """
+    said = said or {}
+    return {
+        code: {"model": ErrorOut, "description": said.get(code, _MEANINGS[code])}
+        for code in sorted(codes)
+    }
 
 
 class Credentials(BaseModel):
