@@ -79,6 +79,7 @@ def _return_base_url(request: Request, services: ServicesDep, site: SiteDep) -> 
         422,
         502,
         said={
+            403: SESSION_REQUIRED,
             422: "No such pack (or the body is not valid).",
             502: "Stripe did not answer: try again.",
         },
