@@ -80,6 +80,8 @@ def upload_seeds() -> dict[str, bytes]:
     frames = [photo(), photo().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     vp8x = b"VP8X" + struct.pack("<I", 10) + b"\0\0\0\0" + (16383).to_bytes(3, "little") * 2
     jpeg_sof = jpeg.index(b"\xff\xc0")
+    progressive = encode(base, "JPEG", quality=60, progressive=True)
+    empty_scan = b"\xff\xda" + struct.pack(">HB", 8, 1) + bytes([1, 0x00, 1, 63, 0x00])
     return {
         "jpeg.jpg": jpeg,
         "jpeg-exif-orientation-6.jpg": encode(base, "JPEG", quality=75, exif=orientation_exif(6)),
@@ -101,6 +103,9 @@ def upload_seeds() -> dict[str, bytes]:
         "jpeg-huge-frame.jpg": jpeg[: jpeg_sof + 5]
         + struct.pack(">HH", 60000, 60000)
         + jpeg[jpeg_sof + 9 :],
+        # Each empty scan costs a pass over the whole image; each segment a step in Python.
+        "jpeg-too-many-scans.jpg": progressive[:-2] + empty_scan * 120 + progressive[-2:],
+        "jpeg-too-many-header-segments.jpg": jpeg[:2] + b"\xff\xe0\x00\x02" * 1200 + jpeg[2:],
         "png.png": png,
         "png-rgba.png": encode(rgba, "PNG"),
         "png-palette-transparent.png": encode(palette, "PNG"),
