@@ -3,8 +3,9 @@
 TARGET is `multipart`, `upload` or `manifest`. FILE arguments are replayed once each (a crash
 the fuzzer saved, say); without them the run starts from tests/fuzz/corpus/TARGET, which it
 only reads: inputs it finds interesting go to `--work DIR` (default var/fuzz/TARGET/corpus),
-a crashing input to var/fuzz/TARGET/crash-* unless `-artifact_prefix=` says otherwise. Other
-options go to libFuzzer as they are: `-runs=100000`, `-max_total_time=600`, `-seed=1` ...
+a crashing input to var/fuzz/TARGET/crash-* unless `-artifact_prefix=` says otherwise, with
+tests/fuzz/dictionaries/TARGET.dict unless `-dict=` does. Other options go to libFuzzer as
+they are: `-runs=100000`, `-max_total_time=600`, `-seed=1` ...
 See tests/fuzz/README.md.
 """
 
@@ -20,6 +21,7 @@ import atheris
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
+DICTIONARIES = Path(__file__).resolve().parent / "dictionaries"
 
 # Pure-Python code whose branches steer the fuzzer, per target: ours and what parses for us.
 INSTRUMENTED = {
@@ -41,6 +43,9 @@ def main(argv: list[str]) -> None:
     work.mkdir(parents=True, exist_ok=True)
     if not any(option.startswith("-artifact_prefix=") for option in libfuzzer_options):
         libfuzzer_options.append(f"-artifact_prefix={work.parent}/")
+    if not any(option.startswith("-dict=") for option in libfuzzer_options):
+        # Magic numbers and keywords the mutations would rarely spell out by chance.
+        libfuzzer_options.append(f"-dict={DICTIONARIES / args.target}.dict")
     # Files given by name are replayed once each; otherwise fuzz from the corpus.
     # libFuzzer writes new inputs into the first folder and only reads the others.
     inputs = inputs or [str(work), str(CORPUS / args.target)]

@@ -20,7 +20,7 @@ SEEDS = [
 ]
 
 # Inputs per target, including the seeds themselves: a few seconds each on one core.
-RUNS = {"multipart": 4000, "upload": 2500, "manifest": 1500}
+RUNS = {"multipart": 4000, "upload": 1500, "manifest": 1500}
 # Bounds for a loaded machine: libFuzzer stops early (and passes) at the total, and reports
 # any single input that takes longer than the per-input limit as a failure.
 MAX_TOTAL_SECONDS = 25
