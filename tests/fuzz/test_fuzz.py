@@ -90,6 +90,6 @@ def failure_report(
             f"replay: python -m tests.fuzz.run {target} {path}",
             f"keep it: copy it to tests/fuzz/corpus/{target}/regression-<what>",
         ]
-    # The Python traceback and libFuzzer's summary are at the end of its output.
-    lines.append(finished.stderr[-6000:])
+    # atheris prints the Python traceback to stdout, libFuzzer its summary to stderr.
+    lines += [finished.stdout[-4000:], finished.stderr[-3000:]]
     return "\n".join(lines)
