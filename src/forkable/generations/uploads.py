@@ -19,6 +19,13 @@ from forkable.image_bytes import encode_image
 
 MIN_SIDE = 16
 JPEG_QUALITY = 92
+# libjpeg runs every scan over the whole image, however little data it holds: 50,000 empty
+# scans (10 bytes each) kept a 12-MP decode busy for 95 s. Encoders write about ten.
+MAX_JPEG_SCANS = 100
+# Segments (and fill bytes) before the first scan; Pillow parses each in Python, so 2 million
+# empty APP0 segments in 9 MB took 9 s. Cameras and encoders write a few dozen.
+MAX_JPEG_HEADER_SEGMENTS = 1000
+_JPEG_START_OF_SCAN = b"\xff\xda"
 
 # ISO-BMFF brands of HEVC-coded HEIF; "mif1"/"msf1" are generic and also used by AVIF,
 # so they only count when an HEVC brand is listed too.
@@ -141,6 +148,10 @@ def _is_hevc_heif(data: bytes) -> bool:
 
 def _decode(data: bytes, source_format: str, max_pixels: int) -> Image.Image:
     """Read the header, check the size, then decode the first frame in full."""
+    # Metadata segments, where these bytes could appear as data, are cut out by now; in the
+    # entropy-coded data an 0xFF byte is always followed by 0x00 or a restart marker.
+    if source_format == "jpeg" and data.count(_JPEG_START_OF_SCAN) > MAX_JPEG_SCANS:
+        raise _invalid(f"The image has too many scans to decode (the limit is {MAX_JPEG_SCANS}).")
     declared = _webp_canvas_size(data) if source_format == "webp" else None
     if declared is not None:
         # libwebp allocates the whole canvas when the file is opened, so check before that.
@@ -213,7 +224,13 @@ def _strip_jpeg_metadata(data: bytes) -> tuple[bytes, bytes]:
     kept = [data[:2]]
     exif = b""
     position = 2
+    steps = 0
     while data[position : position + 1] == b"\xff" and position + 4 <= len(data):
+        steps += 1
+        if steps > MAX_JPEG_HEADER_SEGMENTS:
+            raise _invalid(
+                f"The image has too many header segments (the limit is {MAX_JPEG_HEADER_SEGMENTS})."
+            )
         marker = data[position + 1]
         if marker == 0xFF:  # fill byte before a marker
             position += 1

@@ -88,7 +88,9 @@ def load_site(path: Path, catalog: Catalog | None = None) -> SiteSource:
     """Load and fully check one site; raise ManifestError listing every problem."""
     file = manifest_file(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # Decoded as it is: text mode would turn a lone CR into a newline that TOML does not
+        # allow, and the line numbers would stop matching the parser's.
+        text = file.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ManifestError([Problem(file, 1, "", "no site.toml here")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -100,6 +102,10 @@ def load_site(path: Path, catalog: Catalog | None = None) -> SiteSource:
         line = int(match.group(1)) if match else 1
         message = _TOML_POSITION.sub("", str(exc)).strip()
         raise ManifestError([Problem(file, line, "", f"invalid TOML: {message}")]) from None
+    except RecursionError:
+        # tomllib descends once per nested array or inline table.
+        message = "invalid TOML: arrays or inline tables nested too deeply"
+        raise ManifestError([Problem(file, 1, "", message)]) from None
 
     index = LineIndex(text)
     problems: list[Problem] = []
@@ -156,7 +162,7 @@ def _semantic_problems(
             continue
         loc = ("brand", key)
         asset = folder / relative
-        if not asset.is_file():
+        if not _is_file(asset):
             yield Problem(file, index.line_of(loc), format_key(loc), f"file not found: {relative}")
         elif asset.suffix.lower() not in _ASSET_SUFFIXES[key]:
             allowed = ", ".join(sorted(_ASSET_SUFFIXES[key]))
@@ -214,6 +220,14 @@ def _semantic_problems(
                     format_key(loc),
                     f"unknown local filter {name!r} (available: {known})",
                 )
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; false also for names the system refuses (too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _param_problems(

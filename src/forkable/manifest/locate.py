@@ -30,7 +30,9 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self._lines: dict[KeyPath, int] = {}
-        self._scan(text.splitlines())
+        # TOML ends lines at "\n" only; splitlines() would also split at "\r", "\x85",
+        # "\u2028" and others, which a manifest may hold in comments and strings.
+        self._scan(text.split("\n"))
 
     def line_of(self, path: Sequence[str | int]) -> int:
         """The line of the deepest known prefix of ``path``; 1 when nothing matches."""

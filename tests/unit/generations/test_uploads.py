@@ -205,6 +205,40 @@ def test_webp_bomb_is_rejected_before_libwebp_sees_it() -> None:
     assert error.message == "The image is too large (268.5 megapixels; the limit is 40)."
 
 
+def jpeg_with_empty_scans(count: int) -> bytes:
+    """A progressive JPEG with `count` extra scans that hold no data."""
+    data = encode(photo((64, 48)), "JPEG", progressive=True)
+    end = data.rindex(b"\xff\xd9")
+    # A luma AC scan: libjpeg runs it over every block of the image, data or not.
+    empty_scan = b"\xff\xda" + struct.pack(">HB", 8, 1) + bytes([1, 0x00, 1, 63, 0x00])
+    return data[:end] + empty_scan * count + data[end:]
+
+
+def test_jpeg_with_thousands_of_scans_is_rejected_without_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # At 12 MP, 50,000 such scans (500 KB) kept the decoder busy for 95 s.
+    bomb = jpeg_with_empty_scans(5000)
+    decoded: list[object] = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load_prepare", lambda self: decoded.append(self))
+    error = reject(bomb)
+    assert (error.status_code, error.code) == (422, "invalid_image")
+    assert error.message == "The image has too many scans to decode (the limit is 100)."
+    assert decoded == []
+
+
+def test_jpeg_with_some_extra_scans_is_still_read() -> None:
+    assert validate_image(jpeg_with_empty_scans(80), max_bytes=MAX_BYTES).image.size == (64, 48)
+
+
+def test_jpeg_with_a_million_header_segments_is_rejected() -> None:
+    # Pillow parses each segment in Python: 2 million empty APP0 segments took 9 s.
+    data = encode(photo(), "JPEG")
+    error = reject(data[:2] + b"\xff\xe0\x00\x02" * 1_000_000 + data[2:])
+    assert (error.status_code, error.code) == (422, "invalid_image")
+    assert error.message == "The image has too many header segments (the limit is 1000)."
+
+
 def test_tiny_image_is_422() -> None:
     error = reject(encode(photo((8, 8)), "PNG"))
     assert (error.status_code, error.code) == (422, "invalid_image")
