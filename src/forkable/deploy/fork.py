@@ -121,7 +121,7 @@ def fork_site(
 def edited_manifest(origin: SiteSource, dest: Path, options: ForkOptions) -> tuple[str, list[str]]:
     """The source's `site.toml` text with the fork's changes; comments and layout kept."""
     site_id = options.site_id or dest.name
-    if not re.match(SLUG_PATTERN, site_id):
+    if not re.fullmatch(SLUG_PATTERN, site_id):
         hint = "" if options.site_id else " (the id defaults to DEST's folder name: pass --id)"
         raise ForkError(
             [
