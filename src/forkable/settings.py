@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,9 @@ MediaMode = Literal["local", "database"]
 LogFormat = Literal["json", "text"]
 AlertsMode = Literal["auto", "on", "off"]
 
-_SECRET_FILE = "secret_key"  # noqa: S105  # a file name, not a secret
+# Bearer tokens an operator sets (metrics scraper, cron) must be unguessable: 32 characters of
+# `openssl rand -hex 16` already carry 128 random bits.
+MIN_OPERATOR_TOKEN_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -37,7 +38,6 @@ class Settings(BaseModel):
     data_dir: Path = Path("var")
     database_url: str | None = None
     redis_url: str | None = None
-    secret_key: str | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     payments: PaymentsMode = "demo"
@@ -125,12 +125,6 @@ class Settings(BaseModel):
         if not self.is_production:
             return []
         problems: list[str] = []
-        if not self.secret_key:
-            problems.append(
-                "FORKABLE_SECRET_KEY is not set: production needs a fixed secret of 32+ characters"
-            )
-        elif len(self.secret_key) < 32:
-            problems.append("FORKABLE_SECRET_KEY is too short: use 32 or more random characters")
         if self.payments == "demo":
             problems.append(
                 "payments are in demo mode: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
@@ -140,6 +134,16 @@ class Settings(BaseModel):
             problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
         if not self.metrics_token:
             problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
+        elif len(self.metrics_token) < MIN_OPERATOR_TOKEN_LENGTH:
+            problems.append(
+                f"FORKABLE_METRICS_TOKEN is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more "
+                "random characters (openssl rand -hex 32)"
+            )
+        if self.cron_secret and len(self.cron_secret) < MIN_OPERATOR_TOKEN_LENGTH:
+            problems.append(
+                f"CRON_SECRET is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more random "
+                "characters (openssl rand -hex 32)"
+            )
         if self.serverless and self.media == "local":
             problems.append(
                 "a local media folder on a serverless host loses every photo: "
@@ -344,7 +348,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(_first(env_map, "FORKABLE_DATA_DIR") or "var"),
         database_url=_first(env_map, "FORKABLE_DATABASE_URL", "DATABASE_URL", "POSTGRES_URL"),
         redis_url=_first(env_map, "FORKABLE_REDIS_URL", "REDIS_URL", "KV_URL"),
-        secret_key=_first(env_map, "FORKABLE_SECRET_KEY"),
         gemini_api_key=_first(env_map, "GEMINI_API_KEY", "GOOGLE_API_KEY"),
         gemini_base_url=_first(env_map, "FORKABLE_GEMINI_BASE_URL"),
         payments=payments,
@@ -375,31 +378,3 @@ def check_production(settings: Settings) -> None:
     problems = settings.production_problems()
     if problems:
         raise SettingsError(problems)
-
-
-def development_secret(data_dir: Path) -> str:
-    """The per-data-dir secret used in development, generated on first use."""
-    path = data_dir / _SECRET_FILE
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: two processes starting at once must agree on one key, so the loser reads the winner's.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
-    return key
-
-
-def effective_secret(settings: Settings) -> str:
-    """The secret key to sign with: the configured one, else the development one."""
-    if settings.secret_key:
-        return settings.secret_key
-    if settings.is_production:
-        raise SettingsError(["FORKABLE_SECRET_KEY is not set"])
-    return development_secret(settings.data_dir)

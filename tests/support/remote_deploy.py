@@ -23,14 +23,14 @@ VERCEL_TOKEN = "vcl_TESTtoken9876543210zyxwvuQ"
 TEAM_ID = "team_petpix01"
 # What the site's .env gives, as a fork's owner would write it.
 SECRETS = {
-    "FORKABLE_SECRET_KEY": "fk-secret-8f2a61d0c4b7e935",
+    "FORKABLE_METRICS_TOKEN": "fk-metrics-8f2a61d0c4b7e935a0d6c1f2e9b8",
     "DATABASE_URL": "postgresql://petpix:pw-71c3e@db.example.com/petpix",
     "GEMINI_API_KEY": "AIza-test-gemini-4d9e2b",
     "STRIPE_SECRET_KEY": "sk_test_stripe_51f0aa",
     "SENTRY_DSN": "https://a1b2c3@o1.ingest.sentry.example.com/42",
 }
 ENV_FILE = f"""# secrets for {SITE_ID}; never pushed
-FORKABLE_SECRET_KEY={SECRETS["FORKABLE_SECRET_KEY"]}
+FORKABLE_METRICS_TOKEN={SECRETS["FORKABLE_METRICS_TOKEN"]}
 DATABASE_URL = {SECRETS["DATABASE_URL"]}
 
 GEMINI_API_KEY='{SECRETS["GEMINI_API_KEY"]}'

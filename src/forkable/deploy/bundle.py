@@ -121,11 +121,6 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
             "production",
         ),
         EnvVar(
-            "FORKABLE_SECRET_KEY",
-            "Signs sessions and tokens: 32+ random characters (`openssl rand -base64 48`).",
-            True,
-        ),
-        EnvVar(
             "DATABASE_URL",
             "PostgreSQL URL (postgres://user:password@host:5432/db). compose.yaml sets its own "
             "database; Vercel/Neon may name it POSTGRES_URL.",
@@ -156,13 +151,14 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
         ),
         EnvVar(
             "FORKABLE_METRICS_TOKEN",
-            "Bearer token that Prometheus sends to read /metrics.",
+            "Bearer token that Prometheus sends to read /metrics: 32+ random characters "
+            "(`openssl rand -hex 32`).",
             True,
         ),
         EnvVar("SENTRY_DSN", "Sentry DSN for error reports.", False),
         EnvVar(
             "CRON_SECRET",
-            f"Vercel only: 16+ random characters; Vercel Cron sends it to {MAINTENANCE_PATH}, "
+            f"Vercel only: 32+ random characters; Vercel Cron sends it to {MAINTENANCE_PATH}, "
             "which returns the tokens of generations cut off by a timeout.",
             False,
         ),

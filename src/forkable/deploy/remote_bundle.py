@@ -12,7 +12,6 @@ from forkable.deploy.http_retry import RemoteDeployError
 
 # Secrets a site may keep in its `.env`; these (and only these) go to GitHub and Vercel.
 SITE_SECRETS = (
-    "FORKABLE_SECRET_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "GEMINI_API_KEY",

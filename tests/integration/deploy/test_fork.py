@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 NAMES = ("coloringbook", "pencilsketch", "cartoonavatar")
 SECRETS = (
-    "FORKABLE_SECRET_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "GEMINI_API_KEY",
