@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,6 +178,14 @@ def _addresses(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def _smtp_password_in_clear(url: str) -> bool:
+    """An `smtp://` URL with credentials that turns STARTTLS off."""
+    parts = urlsplit(url)
+    starttls = parse_qs(parts.query).get("starttls", [""])[-1].lower()
+    has_credentials = bool(parts.username or parts.password)
+    return parts.scheme == "smtp" and has_credentials and starttls in ("0", "false", "no", "off")
+
+
 def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str, object]:
     """The alert channels and evaluation settings; problems are appended, one line each."""
     mode = (_first(env_map, "FORKABLE_ALERTS") or "auto").lower()
@@ -213,8 +222,13 @@ def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str
     if smtp_url:
         if not smtp_url.startswith(("smtp://", "smtps://")):
             problems.append(
-                "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 "
-                "(or smtps://... for TLS from the start)"
+                "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587 (STARTTLS), "
+                "smtps://user:pass@host:465 (TLS), or smtp://host:25 for a local relay"
+            )
+        elif _smtp_password_in_clear(smtp_url):
+            problems.append(
+                "FORKABLE_ALERT_SMTP_URL: starttls=0 would send the SMTP password in clear; "
+                "credentials go only over STARTTLS or smtps://"
             )
         if not email_from or not email_to:
             problems.append(
