@@ -100,6 +100,23 @@ _TEMPLATES.filters.update(
 )
 
 
+# Generated file -> its template.
+_TEMPLATED = {
+    "Dockerfile": "Dockerfile.j2",
+    ".dockerignore": "dockerignore.j2",
+    "compose.yaml": "compose.yaml.j2",
+    "requirements.txt": "requirements.txt.j2",
+    "api/index.py": "index.py.j2",
+    ".vercelignore": "vercelignore.j2",
+    ".github/workflows/deploy.yml": "deploy.yml.j2",
+    "tests/test_smoke.py": "test_smoke.py.j2",
+    ".gitignore": "gitignore.j2",
+    "README.md": "README.md.j2",
+}
+# Every file `render_bundle` makes, besides the vendored wheel.
+GENERATED_FILES = frozenset({*_TEMPLATED, "vercel.json", ".env.example"})
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One variable of `.env.example`: what it is for, and whether production needs it."""
@@ -228,21 +245,9 @@ def render_bundle(
         "max_duration": MAX_DURATION,
         "gh": lambda expression: "${{ " + expression + " }}",
     }
-    templated = {
-        "Dockerfile": "Dockerfile.j2",
-        ".dockerignore": "dockerignore.j2",
-        "compose.yaml": "compose.yaml.j2",
-        "requirements.txt": "requirements.txt.j2",
-        "api/index.py": "index.py.j2",
-        ".vercelignore": "vercelignore.j2",
-        ".github/workflows/deploy.yml": "deploy.yml.j2",
-        "tests/test_smoke.py": "test_smoke.py.j2",
-        ".gitignore": "gitignore.j2",
-        "README.md": "README.md.j2",
-    }
     wanted = set(only) if only is not None else None
     files: dict[str, bytes] = {}
-    for path, template in templated.items():
+    for path, template in _TEMPLATED.items():
         if wanted is None or path in wanted:
             files[path] = _TEMPLATES.get_template(template).render(context).encode()
     if wanted is None or "vercel.json" in wanted:
