@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +44,10 @@ class Settings(BaseModel):
     payments: PaymentsMode = "demo"
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Per-site Stripe credentials, by `stripe_env_suffix(site id)`: STRIPE_SECRET_KEY__<SUFFIX>
+    # and STRIPE_WEBHOOK_SECRET__<SUFFIX> win over the two above for that site.
+    stripe_site_secret_keys: dict[str, str] = Field(default_factory=dict)
+    stripe_site_webhook_secrets: dict[str, str] = Field(default_factory=dict)
     stripe_api_base: str | None = None
     sentry_dsn: str | None = None
     metrics_token: str | None = None
@@ -121,6 +125,45 @@ class Settings(BaseModel):
         """Evaluate alert rules in the serving process."""
         return self.alerts == "on" or (self.alerts == "auto" and self.alert_channels_configured)
 
+    def stripe_secret_key_for(self, site_id: str) -> str | None:
+        """The Stripe secret key of ``site_id``'s account: its own, else the shared one."""
+        own = self.stripe_site_secret_keys.get(stripe_env_suffix(site_id))
+        return own or self.stripe_secret_key
+
+    def stripe_webhook_secret_for(self, site_id: str) -> str | None:
+        """The signing secret of ``site_id``'s webhook endpoint: its own, else the shared one."""
+        own = self.stripe_site_webhook_secrets.get(stripe_env_suffix(site_id))
+        return own or self.stripe_webhook_secret
+
+    def site_payment_problems(self, site_ids: Iterable[str]) -> list[str]:
+        """Production: each site served needs a Stripe key and its endpoint's webhook secret."""
+        if not self.is_production or self.payments != "stripe":
+            return []
+        ids = sorted(site_ids)
+        problems: list[str] = []
+        for site_id in ids:
+            suffix = stripe_env_suffix(site_id)
+            if not self.stripe_secret_key_for(site_id):
+                problems.append(
+                    f"site {site_id} has no Stripe secret key: set STRIPE_SECRET_KEY__{suffix} "
+                    "(or STRIPE_SECRET_KEY for every site)"
+                )
+            if not self.stripe_webhook_secret_for(site_id):
+                problems.append(
+                    f"site {site_id} has no Stripe webhook secret: set "
+                    f"STRIPE_WEBHOOK_SECRET__{suffix} to the signing secret of its endpoint"
+                )
+        known = {stripe_env_suffix(site_id) for site_id in ids}
+        for prefix, overrides in (
+            ("STRIPE_SECRET_KEY", self.stripe_site_secret_keys),
+            ("STRIPE_WEBHOOK_SECRET", self.stripe_site_webhook_secrets),
+        ):
+            problems.extend(
+                f"{prefix}__{suffix} names no site served here (sites: {', '.join(ids)})"
+                for suffix in sorted(set(overrides) - known)
+            )
+        return problems
+
     def production_problems(self) -> list[str]:
         """Every reason this configuration must not serve real users, one line each."""
         if not self.is_production:
@@ -131,7 +174,7 @@ class Settings(BaseModel):
                 "payments are in demo mode: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
                 "(FORKABLE_PAYMENTS=demo is refused in production)"
             )
-        elif not self.stripe_webhook_secret:
+        elif not self.stripe_webhook_secret and not self.stripe_site_webhook_secrets:
             problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
         if not self.metrics_token:
             problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
@@ -156,6 +199,21 @@ class Settings(BaseModel):
                 "(or DATABASE_URL / POSTGRES_URL) to a PostgreSQL database"
             )
         return problems
+
+
+def stripe_env_suffix(site_id: str) -> str:
+    """How a site id appears in a per-site variable name: `pet-pix` -> `PET_PIX`."""
+    return site_id.upper().replace("-", "_")
+
+
+def _per_site(env_map: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """``PREFIX__<SITE>`` variables with a value, by their upper-cased site suffix."""
+    found: dict[str, str] = {}
+    for name, value in env_map.items():
+        suffix = name[len(prefix) + 2 :] if name.startswith(prefix + "__") else ""
+        if suffix and value.strip():
+            found[suffix.upper()] = value.strip()
+    return found
 
 
 def normalise_database_url(url: str) -> str:
@@ -277,13 +335,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env = "development"
 
     stripe_key = _first(env_map, "STRIPE_SECRET_KEY")
+    site_stripe_keys = _per_site(env_map, "STRIPE_SECRET_KEY")
+    site_webhook_secrets = _per_site(env_map, "STRIPE_WEBHOOK_SECRET")
+    any_stripe_key = bool(stripe_key or site_stripe_keys)
     payments = (
-        _first(env_map, "FORKABLE_PAYMENTS") or ("stripe" if stripe_key else "demo")
+        _first(env_map, "FORKABLE_PAYMENTS") or ("stripe" if any_stripe_key else "demo")
     ).lower()
     if payments not in ("stripe", "demo"):
         problems.append(f"FORKABLE_PAYMENTS must be 'stripe' or 'demo', not {payments!r}")
         payments = "demo"
-    elif payments == "stripe" and not stripe_key:
+    elif payments == "stripe" and not any_stripe_key:
         problems.append("FORKABLE_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
 
     lease_text = _first(env_map, "FORKABLE_JOB_LEASE_SECONDS") or "30"
@@ -367,6 +428,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         payments=payments,
         stripe_secret_key=stripe_key,
         stripe_webhook_secret=_first(env_map, "STRIPE_WEBHOOK_SECRET"),
+        stripe_site_secret_keys=site_stripe_keys,
+        stripe_site_webhook_secrets=site_webhook_secrets,
         stripe_api_base=_first(env_map, "FORKABLE_STRIPE_API_BASE"),
         sentry_dsn=_first(env_map, "SENTRY_DSN"),
         metrics_token=_first(env_map, "FORKABLE_METRICS_TOKEN"),

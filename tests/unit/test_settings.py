@@ -126,3 +126,43 @@ def test_short_operator_tokens_are_fine_in_development() -> None:
     settings = load_settings({"FORKABLE_METRICS_TOKEN": "m", "CRON_SECRET": "c"})
     check_production(settings)
     assert settings.metrics_token == "m"
+
+
+def test_a_site_may_name_its_own_stripe_key_and_webhook_secret() -> None:
+    settings = load_settings(
+        {
+            "STRIPE_SECRET_KEY": "sk_shared",
+            "STRIPE_WEBHOOK_SECRET": "whsec_shared",
+            "STRIPE_SECRET_KEY__PET_PIX": "sk_petpix",
+            "STRIPE_WEBHOOK_SECRET__PET_PIX": "whsec_petpix",
+            "STRIPE_WEBHOOK_SECRET__COLORINGBOOK": "  ",  # blank: unset
+        }
+    )
+    assert settings.stripe_secret_key_for("pet-pix") == "sk_petpix"
+    assert settings.stripe_webhook_secret_for("pet-pix") == "whsec_petpix"
+    assert settings.stripe_secret_key_for("coloringbook") == "sk_shared"
+    assert settings.stripe_webhook_secret_for("coloringbook") == "whsec_shared"
+
+
+def test_per_site_stripe_keys_alone_mean_stripe_payments() -> None:
+    settings = load_settings({"STRIPE_SECRET_KEY__COLORINGBOOK": "sk_c"})
+    assert settings.payments == "stripe"
+    assert settings.stripe_secret_key_for("coloringbook") == "sk_c"
+    assert settings.stripe_secret_key_for("pencilsketch") is None
+    explicit = {"FORKABLE_PAYMENTS": "stripe", "STRIPE_SECRET_KEY__COLORINGBOOK": "sk_c"}
+    assert load_settings(explicit).payments == "stripe"
+
+
+def test_every_site_needs_its_stripe_secrets_in_production() -> None:
+    environ = {
+        **PRODUCTION_OK,
+        "STRIPE_WEBHOOK_SECRET": "",
+        "STRIPE_WEBHOOK_SECRET__COLORINGBOOK": "whsec_c",
+    }
+    settings = load_settings(environ)
+    check_production(settings)
+    assert settings.site_payment_problems(["coloringbook", "pet-pix"]) == [
+        "site pet-pix has no Stripe webhook secret: set STRIPE_WEBHOOK_SECRET__PET_PIX to the "
+        "signing secret of its endpoint"
+    ]
+    assert load_settings(environ | {"FORKABLE_ENV": ""}).site_payment_problems(["pet-pix"]) == []
