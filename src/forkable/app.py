@@ -22,7 +22,7 @@ from forkable.ops.allocator import tune_allocator
 from forkable.ops.logs import configure_logging
 from forkable.ops.metrics import Metrics
 from forkable.ops.sentry import init_sentry
-from forkable.payments.gateway import StripeGateway
+from forkable.payments.accounts import StripeAccounts, stripe_accounts
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
@@ -51,14 +51,17 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
 def check_sites_for_production(settings: Settings, sites: Iterable[Site]) -> None:
-    """Production refuses sites whose model cannot be reached (no silent offline preview)."""
+    """Production refuses sites whose model cannot be reached (no silent offline preview) or
+    whose Stripe payments could not be taken or verified."""
     if not settings.is_production:
         return
+    sites = list(sites)
     problems = [
         f"site {site.id} uses the gemini provider: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
         for site in sites
         if site.manifest.transform.provider == "gemini" and not settings.gemini_api_key
     ]
+    problems += settings.site_payment_problems(site.id for site in sites)
     if problems:
         raise SettingsError(problems)
 
@@ -85,11 +88,9 @@ def _alerts_runtime(services: Services) -> AlertsRuntime:
     return AlertsRuntime(services)
 
 
-def payment_gateway(settings: Settings) -> StripeGateway | None:
-    """Stripe when configured for it; None means demo checkout."""
-    if settings.payments != "stripe" or not settings.stripe_secret_key:
-        return None
-    return StripeGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+def payment_gateway(settings: Settings) -> StripeAccounts | None:
+    """Stripe when configured for it (each site on its account); None means demo checkout."""
+    return stripe_accounts(settings)
 
 
 def build_services(

@@ -9,7 +9,7 @@ from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.generations.runner import JobRunner
 from forkable.ops.metrics import Metrics
-from forkable.payments.gateway import StripeGateway
+from forkable.payments.accounts import StripeAccounts
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.settings import Settings
@@ -29,7 +29,7 @@ class Services:
     limiter: RateLimiter
     resolver: ProviderResolver
     runner: JobRunner
-    payments: StripeGateway | None  # None in demo mode
+    payments: StripeAccounts | None  # None in demo mode
     metrics: Metrics = field(default_factory=Metrics)
     # Decoding a 12-MP upload takes ~40 MB; a few at a time keeps a burst of them in bounds.
     upload_slots: threading.BoundedSemaphore = field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,9 @@ MediaMode = Literal["local", "database"]
 LogFormat = Literal["json", "text"]
 AlertsMode = Literal["auto", "on", "off"]
 
-_SECRET_FILE = "secret_key"  # noqa: S105  # a file name, not a secret
+# Bearer tokens an operator sets (metrics scraper, cron) must be unguessable: 32 characters of
+# `openssl rand -hex 16` already carry 128 random bits.
+MIN_OPERATOR_TOKEN_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -38,12 +40,15 @@ class Settings(BaseModel):
     data_dir: Path = Path("var")
     database_url: str | None = None
     redis_url: str | None = None
-    secret_key: str | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     payments: PaymentsMode = "demo"
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Per-site Stripe credentials, by `stripe_env_suffix(site id)`: STRIPE_SECRET_KEY__<SUFFIX>
+    # and STRIPE_WEBHOOK_SECRET__<SUFFIX> win over the two above for that site.
+    stripe_site_secret_keys: dict[str, str] = Field(default_factory=dict)
+    stripe_site_webhook_secrets: dict[str, str] = Field(default_factory=dict)
     stripe_api_base: str | None = None
     sentry_dsn: str | None = None
     metrics_token: str | None = None
@@ -125,26 +130,69 @@ class Settings(BaseModel):
         """Evaluate alert rules in the serving process."""
         return self.alerts == "on" or (self.alerts == "auto" and self.alert_channels_configured)
 
+    def stripe_secret_key_for(self, site_id: str) -> str | None:
+        """The Stripe secret key of ``site_id``'s account: its own, else the shared one."""
+        own = self.stripe_site_secret_keys.get(stripe_env_suffix(site_id))
+        return own or self.stripe_secret_key
+
+    def stripe_webhook_secret_for(self, site_id: str) -> str | None:
+        """The signing secret of ``site_id``'s webhook endpoint: its own, else the shared one."""
+        own = self.stripe_site_webhook_secrets.get(stripe_env_suffix(site_id))
+        return own or self.stripe_webhook_secret
+
+    def site_payment_problems(self, site_ids: Iterable[str]) -> list[str]:
+        """Production: each site served needs a Stripe key and its endpoint's webhook secret."""
+        if not self.is_production or self.payments != "stripe":
+            return []
+        ids = sorted(site_ids)
+        problems: list[str] = []
+        for site_id in ids:
+            suffix = stripe_env_suffix(site_id)
+            if not self.stripe_secret_key_for(site_id):
+                problems.append(
+                    f"site {site_id} has no Stripe secret key: set STRIPE_SECRET_KEY__{suffix} "
+                    "(or STRIPE_SECRET_KEY for every site)"
+                )
+            if not self.stripe_webhook_secret_for(site_id):
+                problems.append(
+                    f"site {site_id} has no Stripe webhook secret: set "
+                    f"STRIPE_WEBHOOK_SECRET__{suffix} to the signing secret of its endpoint"
+                )
+        known = {stripe_env_suffix(site_id) for site_id in ids}
+        for prefix, overrides in (
+            ("STRIPE_SECRET_KEY", self.stripe_site_secret_keys),
+            ("STRIPE_WEBHOOK_SECRET", self.stripe_site_webhook_secrets),
+        ):
+            problems.extend(
+                f"{prefix}__{suffix} names no site served here (sites: {', '.join(ids)})"
+                for suffix in sorted(set(overrides) - known)
+            )
+        return problems
+
     def production_problems(self) -> list[str]:
         """Every reason this configuration must not serve real users, one line each."""
         if not self.is_production:
             return []
         problems: list[str] = []
-        if not self.secret_key:
-            problems.append(
-                "FORKABLE_SECRET_KEY is not set: production needs a fixed secret of 32+ characters"
-            )
-        elif len(self.secret_key) < 32:
-            problems.append("FORKABLE_SECRET_KEY is too short: use 32 or more random characters")
         if self.payments == "demo":
             problems.append(
                 "payments are in demo mode: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
                 "(FORKABLE_PAYMENTS=demo is refused in production)"
             )
-        elif not self.stripe_webhook_secret:
+        elif not self.stripe_webhook_secret and not self.stripe_site_webhook_secrets:
             problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
         if not self.metrics_token:
             problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
+        elif len(self.metrics_token) < MIN_OPERATOR_TOKEN_LENGTH:
+            problems.append(
+                f"FORKABLE_METRICS_TOKEN is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more "
+                "random characters (openssl rand -hex 32)"
+            )
+        if self.cron_secret and len(self.cron_secret) < MIN_OPERATOR_TOKEN_LENGTH:
+            problems.append(
+                f"CRON_SECRET is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more random "
+                "characters (openssl rand -hex 32)"
+            )
         if self.serverless and self.media == "local":
             problems.append(
                 "a local media folder on a serverless host loses every photo: "
@@ -156,6 +204,21 @@ class Settings(BaseModel):
                 "(or DATABASE_URL / POSTGRES_URL) to a PostgreSQL database"
             )
         return problems
+
+
+def stripe_env_suffix(site_id: str) -> str:
+    """How a site id appears in a per-site variable name: `pet-pix` -> `PET_PIX`."""
+    return site_id.upper().replace("-", "_")
+
+
+def _per_site(env_map: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """``PREFIX__<SITE>`` variables with a value, by their upper-cased site suffix."""
+    found: dict[str, str] = {}
+    for name, value in env_map.items():
+        suffix = name[len(prefix) + 2 :] if name.startswith(prefix + "__") else ""
+        if suffix and value.strip():
+            found[suffix.upper()] = value.strip()
+    return found
 
 
 def normalise_database_url(url: str) -> str:
@@ -200,6 +263,14 @@ def _trusted_proxies(text: str | None, problems: list[str]) -> tuple[str, ...]:
     return tuple(entries)
 
 
+def _smtp_password_in_clear(url: str) -> bool:
+    """An `smtp://` URL with credentials that turns STARTTLS off."""
+    parts = urlsplit(url)
+    starttls = parse_qs(parts.query).get("starttls", [""])[-1].lower()
+    has_credentials = bool(parts.username or parts.password)
+    return parts.scheme == "smtp" and has_credentials and starttls in ("0", "false", "no", "off")
+
+
 def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str, object]:
     """The alert channels and evaluation settings; problems are appended, one line each."""
     mode = (_first(env_map, "FORKABLE_ALERTS") or "auto").lower()
@@ -236,8 +307,13 @@ def _alert_settings(env_map: Mapping[str, str], problems: list[str]) -> dict[str
     if smtp_url:
         if not smtp_url.startswith(("smtp://", "smtps://")):
             problems.append(
-                "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 "
-                "(or smtps://... for TLS from the start)"
+                "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587 (STARTTLS), "
+                "smtps://user:pass@host:465 (TLS), or smtp://host:25 for a local relay"
+            )
+        elif _smtp_password_in_clear(smtp_url):
+            problems.append(
+                "FORKABLE_ALERT_SMTP_URL: starttls=0 would send the SMTP password in clear; "
+                "credentials go only over STARTTLS or smtps://"
             )
         if not email_from or not email_to:
             problems.append(
@@ -286,13 +362,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env = "development"
 
     stripe_key = _first(env_map, "STRIPE_SECRET_KEY")
+    site_stripe_keys = _per_site(env_map, "STRIPE_SECRET_KEY")
+    site_webhook_secrets = _per_site(env_map, "STRIPE_WEBHOOK_SECRET")
+    any_stripe_key = bool(stripe_key or site_stripe_keys)
     payments = (
-        _first(env_map, "FORKABLE_PAYMENTS") or ("stripe" if stripe_key else "demo")
+        _first(env_map, "FORKABLE_PAYMENTS") or ("stripe" if any_stripe_key else "demo")
     ).lower()
     if payments not in ("stripe", "demo"):
         problems.append(f"FORKABLE_PAYMENTS must be 'stripe' or 'demo', not {payments!r}")
         payments = "demo"
-    elif payments == "stripe" and not stripe_key:
+    elif payments == "stripe" and not any_stripe_key:
         problems.append("FORKABLE_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
 
     lease_text = _first(env_map, "FORKABLE_JOB_LEASE_SECONDS") or "30"
@@ -384,12 +463,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(_first(env_map, "FORKABLE_DATA_DIR") or "var"),
         database_url=_first(env_map, "FORKABLE_DATABASE_URL", "DATABASE_URL", "POSTGRES_URL"),
         redis_url=_first(env_map, "FORKABLE_REDIS_URL", "REDIS_URL", "KV_URL"),
-        secret_key=_first(env_map, "FORKABLE_SECRET_KEY"),
         gemini_api_key=_first(env_map, "GEMINI_API_KEY", "GOOGLE_API_KEY"),
         gemini_base_url=_first(env_map, "FORKABLE_GEMINI_BASE_URL"),
         payments=payments,
         stripe_secret_key=stripe_key,
         stripe_webhook_secret=_first(env_map, "STRIPE_WEBHOOK_SECRET"),
+        stripe_site_secret_keys=site_stripe_keys,
+        stripe_site_webhook_secrets=site_webhook_secrets,
         stripe_api_base=_first(env_map, "FORKABLE_STRIPE_API_BASE"),
         sentry_dsn=_first(env_map, "SENTRY_DSN"),
         metrics_token=_first(env_map, "FORKABLE_METRICS_TOKEN"),
@@ -417,31 +497,3 @@ def check_production(settings: Settings) -> None:
     problems = settings.production_problems()
     if problems:
         raise SettingsError(problems)
-
-
-def development_secret(data_dir: Path) -> str:
-    """The per-data-dir secret used in development, generated on first use."""
-    path = data_dir / _SECRET_FILE
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: two processes starting at once must agree on one key, so the loser reads the winner's.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
-    return key
-
-
-def effective_secret(settings: Settings) -> str:
-    """The secret key to sign with: the configured one, else the development one."""
-    if settings.secret_key:
-        return settings.secret_key
-    if settings.is_production:
-        raise SettingsError(["FORKABLE_SECRET_KEY is not set"])
-    return development_secret(settings.data_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from forkable.deploy.bundle import GENERATED_FILES
 from forkable.deploy.remote import run_remote_deploy
 from forkable.testing.fake_github import FakeGitHub
 from forkable.testing.fake_vercel import FakeVercel
@@ -21,16 +22,17 @@ DOMAIN = "petpix.example.com"
 GITHUB_TOKEN = "ghp_TESTtoken0123456789abcdefXYZ"
 VERCEL_TOKEN = "vcl_TESTtoken9876543210zyxwvuQ"
 TEAM_ID = "team_petpix01"
+HOME_SECRET = "home-secret-never-pushed-5e1d"
 # What the site's .env gives, as a fork's owner would write it.
 SECRETS = {
-    "FORKABLE_SECRET_KEY": "fk-secret-8f2a61d0c4b7e935",
+    "FORKABLE_METRICS_TOKEN": "fk-metrics-8f2a61d0c4b7e935a0d6c1f2e9b8",
     "DATABASE_URL": "postgresql://petpix:pw-71c3e@db.example.com/petpix",
     "GEMINI_API_KEY": "AIza-test-gemini-4d9e2b",
     "STRIPE_SECRET_KEY": "sk_test_stripe_51f0aa",
     "SENTRY_DSN": "https://a1b2c3@o1.ingest.sentry.example.com/42",
 }
 ENV_FILE = f"""# secrets for {SITE_ID}; never pushed
-FORKABLE_SECRET_KEY={SECRETS["FORKABLE_SECRET_KEY"]}
+FORKABLE_METRICS_TOKEN={SECRETS["FORKABLE_METRICS_TOKEN"]}
 DATABASE_URL = {SECRETS["DATABASE_URL"]}
 
 GEMINI_API_KEY='{SECRETS["GEMINI_API_KEY"]}'
@@ -52,25 +54,50 @@ def make_site(parent: Path) -> Path:
     text = text.replace('domain = "coloringbook.example.com"', f'domain = "{DOMAIN}"', 1)
     manifest.write_text(text, encoding="utf-8")
     (folder / ".env").write_text(ENV_FILE, encoding="utf-8")
-    (folder / "assets" / "all-bytes.bin").write_bytes(bytes(range(256)) * 4)
+    (folder / "assets" / "all-bytes.png").write_bytes(bytes(range(256)) * 4)
     # Local state that must never be pushed.
     for junk in ("var/forkable.sqlite3", "__pycache__/site.cpython-311.pyc", ".git/HEAD"):
         (folder / junk).parent.mkdir(parents=True, exist_ok=True)
         (folder / junk).write_bytes(b"local only\n")
     (folder / "assets" / "stale.pyc").write_bytes(b"\x00compiled")
+    # Secrets and links that must never be pushed either (LEFT_BEHIND).
+    (folder / ".envrc").write_text(f"export AWS_SECRET_ACCESS_KEY={HOME_SECRET}\n")
+    (folder / "deploy-key.pem").write_text(f"-----BEGIN PRIVATE KEY-----\n{HOME_SECRET}\n")
+    (folder / "notes.txt").write_text("not part of the site\n")
+    home = parent / "home"
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    (home / ".ssh" / "id_rsa").write_text(HOME_SECRET)
+    (folder / "assets" / "home").symlink_to(home, target_is_directory=True)
+    (folder / "assets" / "key.png").symlink_to(home / ".ssh" / "id_rsa")
     return folder
 
 
+# What make_site adds that a deploy must name in its dry run and never push.
+LEFT_BEHIND = {
+    ".envrc": "looks like a secret",
+    "deploy-key.pem": "looks like a secret",
+    "notes.txt": "not part of a site",
+    "assets/home/": "symbolic link, not followed",
+    "assets/key.png": "symbolic link, not followed",
+}
+
+
 def pushed_files(folder: Path) -> dict[str, bytes]:
-    """What a deploy must push: the folder minus .git, var, caches, .pyc and .env."""
+    """What a deploy must push: site.toml, the generated files, the wheel and asset images."""
     files: dict[str, bytes] = {}
     for path in folder.rglob("*"):
         relative = path.relative_to(folder)
-        if not path.is_file() or relative.parts[0] in (".git", "var", ".env"):
+        name = relative.as_posix()
+        if path.is_symlink() or not path.is_file() or (folder / "assets" / "home") in path.parents:
             continue
-        if "__pycache__" in relative.parts or path.suffix == ".pyc":
-            continue
-        files[relative.as_posix()] = path.read_bytes()
+        wanted = (
+            name == "site.toml"
+            or name in GENERATED_FILES
+            or (relative.parts[0] == "vendor" and path.suffix == ".whl")
+            or (relative.parts[0] == "assets" and path.suffix in {".svg", ".png", ".jpg", ".css"})
+        )
+        if wanted:
+            files[name] = path.read_bytes()
     return files
 
 

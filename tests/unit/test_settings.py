@@ -6,20 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from forkable.settings import (
-    SettingsError,
-    check_production,
-    development_secret,
-    effective_secret,
-    load_settings,
-)
+from forkable.settings import SettingsError, check_production, load_settings
 
 PRODUCTION_OK = {
     "FORKABLE_ENV": "production",
-    "FORKABLE_SECRET_KEY": "s" * 40,
     "STRIPE_SECRET_KEY": "sk_live_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
-    "FORKABLE_METRICS_TOKEN": "metrics-token",
+    "FORKABLE_METRICS_TOKEN": "metrics-token-" + "m" * 18,
     "FORKABLE_DATABASE_URL": "postgresql://u@db/forkable",
 }
 
@@ -97,28 +90,18 @@ def test_production_guard_lists_every_problem() -> None:
     with pytest.raises(SettingsError) as caught:
         check_production(settings)
     problems = caught.value.problems
-    assert len(problems) == 4
-    assert any(p.startswith("FORKABLE_SECRET_KEY is not set") for p in problems)
+    assert len(problems) == 3
     assert any(p.startswith("payments are in demo mode") for p in problems)
     assert any(p.startswith("FORKABLE_METRICS_TOKEN is not set") for p in problems)
     assert any(p.startswith("SQLite on a serverless host") for p in problems)
     assert all("\n" not in p for p in problems)
 
 
-def test_production_refuses_explicit_demo_payments_and_short_secret() -> None:
-    environ = {**PRODUCTION_OK, "FORKABLE_PAYMENTS": "demo", "FORKABLE_SECRET_KEY": "short"}
+def test_production_refuses_explicit_demo_payments() -> None:
+    environ = {**PRODUCTION_OK, "FORKABLE_PAYMENTS": "demo"}
     with pytest.raises(SettingsError) as caught:
         check_production(load_settings(environ))
-    assert len(caught.value.problems) == 2
-
-
-def test_development_secret_is_generated_once_per_data_dir(tmp_path: Path) -> None:
-    first = development_secret(tmp_path / "a")
-    assert len(first) >= 48
-    assert development_secret(tmp_path / "a") == first
-    assert development_secret(tmp_path / "b") != first
-    settings = load_settings({"FORKABLE_DATA_DIR": str(tmp_path / "a")})
-    assert effective_secret(settings) == first
+    assert len(caught.value.problems) == 1
 
 
 def test_trusted_proxies() -> None:
@@ -157,3 +140,67 @@ def test_body_timeout_is_read_and_checked() -> None:
             "FORKABLE_BODY_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 3600, "
             f"not {wrong!r}"
         ]
+
+
+def test_the_secret_key_is_not_required() -> None:
+    # Sessions, CSRF and API keys are random 256-bit tokens stored as hashes: nothing is signed,
+    # so a secret key would protect nothing (docs/operations.md). Setting one is harmless.
+    assert "FORKABLE_SECRET_KEY" not in PRODUCTION_OK
+    check_production(load_settings(PRODUCTION_OK))
+    check_production(load_settings({**PRODUCTION_OK, "FORKABLE_SECRET_KEY": "short"}))
+
+
+@pytest.mark.parametrize("name", ["FORKABLE_METRICS_TOKEN", "CRON_SECRET"])
+def test_operator_tokens_need_32_characters_in_production(name: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        check_production(load_settings({**PRODUCTION_OK, name: "x" * 31}))
+    assert caught.value.problems == [
+        f"{name} is too short: use 32 or more random characters (openssl rand -hex 32)"
+    ]
+    check_production(load_settings({**PRODUCTION_OK, name: "x" * 32}))
+
+
+def test_short_operator_tokens_are_fine_in_development() -> None:
+    settings = load_settings({"FORKABLE_METRICS_TOKEN": "m", "CRON_SECRET": "c"})
+    check_production(settings)
+    assert settings.metrics_token == "m"
+
+
+def test_a_site_may_name_its_own_stripe_key_and_webhook_secret() -> None:
+    settings = load_settings(
+        {
+            "STRIPE_SECRET_KEY": "sk_shared",
+            "STRIPE_WEBHOOK_SECRET": "whsec_shared",
+            "STRIPE_SECRET_KEY__PET_PIX": "sk_petpix",
+            "STRIPE_WEBHOOK_SECRET__PET_PIX": "whsec_petpix",
+            "STRIPE_WEBHOOK_SECRET__COLORINGBOOK": "  ",  # blank: unset
+        }
+    )
+    assert settings.stripe_secret_key_for("pet-pix") == "sk_petpix"
+    assert settings.stripe_webhook_secret_for("pet-pix") == "whsec_petpix"
+    assert settings.stripe_secret_key_for("coloringbook") == "sk_shared"
+    assert settings.stripe_webhook_secret_for("coloringbook") == "whsec_shared"
+
+
+def test_per_site_stripe_keys_alone_mean_stripe_payments() -> None:
+    settings = load_settings({"STRIPE_SECRET_KEY__COLORINGBOOK": "sk_c"})
+    assert settings.payments == "stripe"
+    assert settings.stripe_secret_key_for("coloringbook") == "sk_c"
+    assert settings.stripe_secret_key_for("pencilsketch") is None
+    explicit = {"FORKABLE_PAYMENTS": "stripe", "STRIPE_SECRET_KEY__COLORINGBOOK": "sk_c"}
+    assert load_settings(explicit).payments == "stripe"
+
+
+def test_every_site_needs_its_stripe_secrets_in_production() -> None:
+    environ = {
+        **PRODUCTION_OK,
+        "STRIPE_WEBHOOK_SECRET": "",
+        "STRIPE_WEBHOOK_SECRET__COLORINGBOOK": "whsec_c",
+    }
+    settings = load_settings(environ)
+    check_production(settings)
+    assert settings.site_payment_problems(["coloringbook", "pet-pix"]) == [
+        "site pet-pix has no Stripe webhook secret: set STRIPE_WEBHOOK_SECRET__PET_PIX to the "
+        "signing secret of its endpoint"
+    ]
+    assert load_settings(environ | {"FORKABLE_ENV": ""}).site_payment_problems(["pet-pix"]) == []

@@ -22,8 +22,9 @@ from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.ledger.book import Balance, InsufficientTokens, credit, debit, get_balance
 from forkable.ledger.models import EntryKind
+from forkable.payments.accounts import StripeAccounts
 from forkable.payments.crediting import claw_back
-from forkable.payments.gateway import PaymentProviderError, StripeGateway
+from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.models import Purchase, PurchaseStatus
 
 MAX_TOKENS = 1_000_000
@@ -289,8 +290,8 @@ def _check_refundable(purchase: Purchase) -> None:
         raise AdminError(f"Only paid purchases can be refunded; this one is {purchase.status}.")
 
 
-def _refund_at_stripe(gateway: StripeGateway | None, purchase: Purchase) -> str:
-    if gateway is None:
+def _refund_at_stripe(accounts: StripeAccounts | None, purchase: Purchase) -> str:
+    if accounts is None:
         raise AdminError(
             "This purchase was paid through Stripe, which is not configured here: "
             "refund it in the Stripe dashboard (its webhook claws the tokens back)."
@@ -300,6 +301,7 @@ def _refund_at_stripe(gateway: StripeGateway | None, purchase: Purchase) -> str:
             "Stripe has not told us this purchase's payment yet: refund it in the Stripe dashboard."
         )
     try:
+        gateway = accounts.for_site(purchase.site_id)  # the account that took the payment
         return gateway.refund(purchase.payment_intent_id, purchase_id=purchase.id).id
     except PaymentProviderError as exc:
         raise PaymentFailed(str(exc)) from None
@@ -320,7 +322,7 @@ def _refund_audited(session: Session, purchase_id: str) -> bool:
 
 def refund_purchase(
     database: Database,
-    gateway: StripeGateway | None,
+    accounts: StripeAccounts | None,
     actor: Actor,
     purchase_id: str,
     reason: str,
@@ -334,7 +336,7 @@ def refund_purchase(
     with database.session() as session:
         purchase = _purchase(session, actor, purchase_id, lock=False)
     _check_refundable(purchase)
-    stripe_refund = _refund_at_stripe(gateway, purchase) if purchase.provider == "stripe" else None
+    stripe_refund = _refund_at_stripe(accounts, purchase) if purchase.provider == "stripe" else None
     with database.transaction() as session:
         purchase = _purchase(session, actor, purchase_id, lock=True)
         outcome = claw_back(
@@ -372,7 +374,7 @@ def refund_purchase(
                 "currency": purchase.currency,
                 "provider": purchase.provider,
                 "stripe_refund_id": stripe_refund,
-                "tokens_clawed_back": purchase.tokens if clawed else 0,
+                "tokens_clawed_back": outcome.tokens_taken_back,
                 "available_after": balance.available,
             },
         )
@@ -380,7 +382,7 @@ def refund_purchase(
             audit_id=audit.id,
             purchase_id=purchase.id,
             user_id=purchase.user_id,
-            tokens_clawed_back=purchase.tokens if clawed else 0,
+            tokens_clawed_back=outcome.tokens_taken_back,
             balance=balance,
             stripe_refund_id=stripe_refund,
         )

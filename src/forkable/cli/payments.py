@@ -9,7 +9,8 @@ import typer
 
 from forkable.cli.context import open_database
 from forkable.cli.output import fail
-from forkable.payments.gateway import PaymentProviderError, StripeGateway
+from forkable.payments.accounts import stripe_accounts
+from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.service import reconcile
 from forkable.settings import load_settings
 
@@ -32,14 +33,20 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 
 def run_reconcile(since_text: str) -> None:
     settings = load_settings()
-    if settings.payments != "stripe" or not settings.stripe_secret_key:
+    accounts = stripe_accounts(settings)
+    if accounts is None:
         fail("payments are not in Stripe mode: set STRIPE_SECRET_KEY (nothing to reconcile)")
-    gateway = StripeGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
     since = parse_since(since_text)
     counts: dict[str, int] = {}
     with open_database() as database:
         try:
-            for row in reconcile(database, gateway, since):
+            # Each Stripe account (the shared key, and each site's own) lists its own sessions.
+            rows = (
+                row
+                for account in accounts.accounts()
+                for row in reconcile(database, account, since)
+            )
+            for row in rows:
                 counts[row.outcome] = counts.get(row.outcome, 0) + 1
                 if row.outcome == "credited":
                     typer.echo(f"credited purchase {row.purchase_id} (session {row.session_id})")

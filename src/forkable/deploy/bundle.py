@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import jinja2
 
 from forkable.deploy.wheel import VENDOR_DIR, VendoredWheel
 from forkable.manifest import Manifest
+from forkable.manifest.schema import line_breaking_character
 from forkable.sites import ASSETS_DIR
 
 PYTHON_VERSION = "3.11"  # the image's Python; Vercel runs its own default (3.12 or later)
@@ -45,6 +47,45 @@ TARGET_FILES: Mapping[str, tuple[str, ...]] = {
     "github": GITHUB_FILES,
 }
 
+# What a path may be to stand unquoted in a Dockerfile COPY line: no variables ($), globs
+# (*?[), quotes, spaces or escapes. The manifest schema allows no other asset paths.
+_DOCKER_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
+
+
+class UnsafeValue(ValueError):
+    """A value would break out of its place in a generated file; nothing is rendered."""
+
+
+def one_line(value: object) -> object:
+    """Every value written into a generated file stays on its line (Jinja's ``finalize``).
+
+    A line break in a name would otherwise add lines to a Dockerfile, a workflow or
+    `.env.example`; the manifest schema refuses them, and this keeps any future value honest.
+    """
+    found = line_breaking_character(str(value)) if value is not None else None
+    if found:
+        raise UnsafeValue(f"{value!r} contains {found} and cannot be written into a generated file")
+    return value
+
+
+def python_docstring(value: object) -> str:
+    """Text safe inside a triple-double-quoted Python string: no closing quotes, no escapes."""
+    return str(one_line(value)).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def yaml_string(value: object) -> str:
+    """A double-quoted YAML scalar (JSON's string syntax, which YAML 1.2 includes)."""
+    return json.dumps(str(one_line(value)))
+
+
+def docker_path(value: object) -> str:
+    """A path for a Dockerfile COPY line; anything that Docker would expand is refused."""
+    text = str(value)
+    if not _DOCKER_PATH.fullmatch(text) or ".." in text.split("/"):
+        raise UnsafeValue(f"{text!r} cannot be written into a Dockerfile COPY line")
+    return text
+
+
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     undefined=jinja2.StrictUndefined,
@@ -52,7 +93,28 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     autoescape=False,  # noqa: S701  # Dockerfiles, YAML, Markdown and Python: never HTML
+    finalize=one_line,
 )
+_TEMPLATES.filters.update(
+    python_docstring=python_docstring, yaml_string=yaml_string, docker_path=docker_path
+)
+
+
+# Generated file -> its template.
+_TEMPLATED = {
+    "Dockerfile": "Dockerfile.j2",
+    ".dockerignore": "dockerignore.j2",
+    "compose.yaml": "compose.yaml.j2",
+    "requirements.txt": "requirements.txt.j2",
+    "api/index.py": "index.py.j2",
+    ".vercelignore": "vercelignore.j2",
+    ".github/workflows/deploy.yml": "deploy.yml.j2",
+    "tests/test_smoke.py": "test_smoke.py.j2",
+    ".gitignore": "gitignore.j2",
+    "README.md": "README.md.j2",
+}
+# Every file `render_bundle` makes, besides the vendored wheel.
+GENERATED_FILES = frozenset({*_TEMPLATED, "vercel.json", ".env.example"})
 
 
 @dataclass(frozen=True)
@@ -74,11 +136,6 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
             "`production` refuses to start while a development default would be used.",
             True,
             "production",
-        ),
-        EnvVar(
-            "FORKABLE_SECRET_KEY",
-            "Signs sessions and tokens: 32+ random characters (`openssl rand -base64 48`).",
-            True,
         ),
         EnvVar(
             "DATABASE_URL",
@@ -111,13 +168,14 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
         ),
         EnvVar(
             "FORKABLE_METRICS_TOKEN",
-            "Bearer token that Prometheus sends to read /metrics.",
+            "Bearer token that Prometheus sends to read /metrics: 32+ random characters "
+            "(`openssl rand -hex 32`).",
             True,
         ),
         EnvVar("SENTRY_DSN", "Sentry DSN for error reports.", False),
         EnvVar(
             "CRON_SECRET",
-            f"Vercel only: 16+ random characters; Vercel Cron sends it to {MAINTENANCE_PATH}, "
+            f"Vercel only: 32+ random characters; Vercel Cron sends it to {MAINTENANCE_PATH}, "
             "which returns the tokens of generations cut off by a timeout.",
             False,
         ),
@@ -195,21 +253,9 @@ def render_bundle(
         "max_duration": MAX_DURATION,
         "gh": lambda expression: "${{ " + expression + " }}",
     }
-    templated = {
-        "Dockerfile": "Dockerfile.j2",
-        ".dockerignore": "dockerignore.j2",
-        "compose.yaml": "compose.yaml.j2",
-        "requirements.txt": "requirements.txt.j2",
-        "api/index.py": "index.py.j2",
-        ".vercelignore": "vercelignore.j2",
-        ".github/workflows/deploy.yml": "deploy.yml.j2",
-        "tests/test_smoke.py": "test_smoke.py.j2",
-        ".gitignore": "gitignore.j2",
-        "README.md": "README.md.j2",
-    }
     wanted = set(only) if only is not None else None
     files: dict[str, bytes] = {}
-    for path, template in templated.items():
+    for path, template in _TEMPLATED.items():
         if wanted is None or path in wanted:
             files[path] = _TEMPLATES.get_template(template).render(context).encode()
     if wanted is None or "vercel.json" in wanted:
@@ -224,14 +270,19 @@ def render_bundle(
 def render_env_example(manifest: Manifest) -> str:
     """`.env.example`: each variable with a comment saying what it is and if it is required."""
     lines = [
-        f"# Environment of {manifest.site.name}: copy to .env (never commit .env) and fill it in.",
+        f"# Environment of {one_line(manifest.site.name)}: copy to .env (never commit .env) and "
+        "fill it in.",
         "# Docker: compose.yaml reads .env. Vercel: set these as the project's environment",
         "# variables (`forkable deploy . --target vercel` sends them). site.toml holds no secrets.",
     ]
     for var in environment_for(manifest):
         need = "Required in production." if var.required else "Optional."
         comment = textwrap.wrap(f"{var.comment} {need}", width=96, break_on_hyphens=False)
-        lines += ["", *(f"# {line}" for line in comment), f"{var.name}={var.example}"]
+        lines += [
+            "",
+            *(f"# {one_line(line)}" for line in comment),
+            f"{var.name}={one_line(var.example)}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -121,7 +121,7 @@ def fork_site(
 def edited_manifest(origin: SiteSource, dest: Path, options: ForkOptions) -> tuple[str, list[str]]:
     """The source's `site.toml` text with the fork's changes; comments and layout kept."""
     site_id = options.site_id or dest.name
-    if not re.match(SLUG_PATTERN, site_id):
+    if not re.fullmatch(SLUG_PATTERN, site_id):
         hint = "" if options.site_id else " (the id defaults to DEST's folder name: pass --id)"
         raise ForkError(
             [
@@ -284,11 +284,13 @@ def _copy_site(origin: SiteSource, stage: Path, manifest_text: str) -> None:
     for relative in site_paths(origin.folder, origin.manifest):
         source = origin.folder / relative
         target = stage / relative
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=_IGNORED)
-        elif source.is_file():
+        # Links are copied as links, never followed: a link in the source's assets to a home
+        # folder must not become a copy of that folder in the fork (and in its repository).
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, target, ignore=_IGNORED, symlinks=True)
+        elif source.is_file() or source.is_symlink():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _regenerate(stage: Path, forked: SiteSource, settings: Settings) -> str:

@@ -15,7 +15,7 @@ from forkable import __version__
 from forkable.deploy.bundle import GITHUB_FILES, VERCEL_FILES, render_bundle, write_bundle
 from forkable.deploy.github import GitHub, PushResult, Repository, github_client
 from forkable.deploy.http_retry import RemoteDeployError, WaitBudget
-from forkable.deploy.remote_bundle import SiteFile, site_files, site_secrets
+from forkable.deploy.remote_bundle import SiteFile, site_bundle, site_secrets
 from forkable.deploy.remote_plan import print_plan
 from forkable.deploy.remote_settings import (
     RemoteSettings,
@@ -183,10 +183,11 @@ def deploy_remote(
         write_bundle(
             source.folder, render_bundle(source.folder, source.manifest, running_wheel(), only=only)
         )
-    files = site_files(source.folder)
+    bundle = site_bundle(source.folder, source.manifest)
+    files = bundle.files
     secrets = site_secrets(source.folder)
     if dry_run:
-        print_plan(target, settings, source.manifest.site, files, secrets, echo)
+        print_plan(target, settings, source.manifest.site, bundle, secrets, echo)
         return None
     missing = [] if settings.github_token else ["GITHUB_TOKEN"]
     if target == "vercel" and not settings.vercel_token:
@@ -198,6 +199,8 @@ def deploy_remote(
         )
     started = time.monotonic()
     echo(f"deploying {source.manifest.site.id} ({len(files)} files) to {target}")
+    if bundle.skipped:
+        echo(f"not pushed ({len(bundle.skipped)}): {'; '.join(map(str, bundle.skipped))}")
     with ExitStack() as stack:
         result = _Deploy(source, target, settings, echo, stack).run(files, secrets)
     echo(f"done in {time.monotonic() - started:.1f} s")

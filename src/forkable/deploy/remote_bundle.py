@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forkable.deploy.bundle import GENERATED_FILES
 from forkable.deploy.http_retry import RemoteDeployError
+from forkable.deploy.wheel import VENDOR_DIR
+from forkable.manifest import MANIFEST_NAME, Manifest
+from forkable.sites import ASSETS_DIR
 
 # Secrets a site may keep in its `.env`; these (and only these) go to GitHub and Vercel.
 SITE_SECRETS = (
-    "FORKABLE_SECRET_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "GEMINI_API_KEY",
@@ -23,12 +27,32 @@ SITE_SECRETS = (
     "CRON_SECRET",
 )
 ENV_FILE = ".env"
-# `.vercel/` may hold `vercel pull`'s decrypted env files; the rest are local caches.
-_SKIPPED_DIRS = frozenset(
+# Local state and caches: never part of a site, not even worth a line in the listing.
+# (`.vercel/` may hold `vercel pull`'s decrypted env files.)
+_QUIET_DIRS = frozenset(
     {".git", ".venv", "__pycache__", ".vercel", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 )
-_TOP_LEVEL_SKIPPED_DIRS = frozenset({"var"})  # the local data folder: databases, media
+_TOP_LEVEL_QUIET_DIRS = frozenset({"var"})  # the local data folder: databases, media
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+# What `assets/` (and a brand file outside it) may ship: images, stylesheets, fonts.
+ASSET_SUFFIXES = frozenset(
+    {".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif", ".ico", ".css"}
+    | {".woff", ".woff2", ".ttf", ".otf"}
+)
+_VENDORED_WHEEL = re.compile(rf"{VENDOR_DIR}/forkable-[^/]+\.whl")
+# Names of files that hold keys and credentials, whatever folder they are in.
+_SECRET_SUFFIXES = frozenset(
+    {".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".asc", ".gpg", ".kdbx", ".ovpn"}
+)
+_SECRET_NAMES = frozenset(
+    {".envrc", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd", "credentials",
+     "credentials.json", "service-account.json", "secrets.toml", "secrets.json"}
+)  # fmt: skip
+_SECRET_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
+NOT_IN_BUNDLE = (
+    "not part of a site (only site.toml, images, stylesheets and fonts under assets/, "
+    "and the generated files are pushed)"
+)
 
 
 class EnvFileError(RemoteDeployError):
@@ -54,29 +78,107 @@ class SiteFile:
         return hashlib.sha1(header + self.data, usedforsecurity=False).hexdigest()
 
 
-def _skipped_file(name: str) -> bool:
-    if name.endswith((".pyc", ".pyo")):
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder of the site folder that is not pushed, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class SiteBundle:
+    """What a remote deploy pushes, and what it leaves behind (listed in a dry run)."""
+
+    files: list[SiteFile]
+    skipped: list[Skipped]
+
+
+def looks_secret(name: str) -> bool:
+    """A file name that usually holds a key or credentials (`.env.example` is meant to be shared)."""
+    lowered = name.lower()
+    if lowered == ENV_FILE or (lowered.startswith(ENV_FILE) and lowered != ".env.example"):
+        return True  # .env, .env.local, .envrc, ...
+    return (
+        lowered in _SECRET_NAMES
+        or lowered.startswith(_SECRET_PREFIXES)
+        or Path(lowered).suffix in _SECRET_SUFFIXES
+    )
+
+
+def _allowed(relative: str, brand_files: frozenset[str]) -> bool:
+    if relative == MANIFEST_NAME or relative in GENERATED_FILES:
         return True
-    # `.env` and its variants hold secrets; `.env.example` is meant to be shared.
-    return name == ENV_FILE or (name.startswith(ENV_FILE + ".") and name != ".env.example")
+    if _VENDORED_WHEEL.fullmatch(relative):
+        return True
+    in_assets = relative.startswith(f"{ASSETS_DIR}/") or relative in brand_files
+    return in_assets and Path(relative).suffix.lower() in ASSET_SUFFIXES
 
 
-def site_files(folder: Path) -> list[SiteFile]:
-    """Every file under ``folder`` except VCS, venv, data, caches and `.env`, sorted by path."""
+def _read_regular_file(path: Path) -> tuple[bytes, bool] | None:
+    """The bytes of a regular file and whether it is executable; None for anything else.
+
+    O_NOFOLLOW: a file swapped for a link after the walk looked at it is still not followed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None  # a link (ELOOP), a socket, gone since the walk
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return handle.read(), bool(info.st_mode & stat.S_IXUSR)
+
+
+def site_bundle(folder: Path, manifest: Manifest) -> SiteBundle:
+    """The files of the site at ``folder`` a repository gets, from an allow-list.
+
+    Pushed: `site.toml`, images, stylesheets and fonts under `assets/` (and brand files the
+    manifest names outside it), the generated files and the vendored wheel. Symbolic links are
+    never followed (a link to a home folder would push it), files that look like secrets are
+    never pushed, and everything else is listed as skipped.
+    """
+    brand = manifest.brand
+    brand_files = frozenset(p for p in (brand.logo, brand.favicon, brand.extra_css) if p)
     files: list[SiteFile] = []
-    for root, dirs, names in os.walk(folder):
+    skipped: list[Skipped] = []
+    for root, dirs, names in os.walk(folder):  # never descends into linked folders
         here = Path(root)
         top = here == folder
-        dirs[:] = sorted(
-            d for d in dirs if d not in _SKIPPED_DIRS and not (top and d in _TOP_LEVEL_SKIPPED_DIRS)
-        )
+        kept_dirs = []
+        for name in sorted(dirs):
+            if name in _QUIET_DIRS or (top and name in _TOP_LEVEL_QUIET_DIRS):
+                continue
+            if (here / name).is_symlink():
+                relative = (here / name).relative_to(folder).as_posix()
+                skipped.append(Skipped(relative + "/", "symbolic link, not followed"))
+                continue
+            kept_dirs.append(name)
+        dirs[:] = kept_dirs
         for name in sorted(names):
             file = here / name
-            if _skipped_file(name) or not file.is_file():
-                continue  # sockets, broken links and the like have nothing to push
             relative = file.relative_to(folder).as_posix()
-            files.append(SiteFile(relative, file.read_bytes(), executable=os.access(file, os.X_OK)))
-    return sorted(files, key=lambda f: f.path)
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            if file.is_symlink():
+                skipped.append(Skipped(relative, "symbolic link, not followed"))
+            elif looks_secret(name):
+                skipped.append(Skipped(relative, "looks like a secret"))
+            elif not _allowed(relative, brand_files):
+                skipped.append(Skipped(relative, NOT_IN_BUNDLE))
+            else:
+                read = _read_regular_file(file)
+                if read is None:
+                    skipped.append(Skipped(relative, "not a regular file"))
+                else:
+                    files.append(SiteFile(relative, read[0], executable=read[1]))
+    return SiteBundle(
+        files=sorted(files, key=lambda f: f.path), skipped=sorted(skipped, key=lambda s: s.path)
+    )
 
 
 def _unquote(value: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from forkable.deploy.github import plan_repository, plan_secrets
 from forkable.deploy.http_retry import PlannedCall
-from forkable.deploy.remote_bundle import SiteFile
+from forkable.deploy.remote_bundle import SiteBundle
 from forkable.deploy.remote_settings import RemoteSettings
 from forkable.deploy.vercel import SERVICE as VERCEL
 from forkable.deploy.vercel import plan_find_project, plan_project, plan_vercel
@@ -41,15 +41,19 @@ def print_plan(
     target: str,
     settings: RemoteSettings,
     site: SiteTable,
-    files: Sequence[SiteFile],
+    bundle: SiteBundle,
     secrets: Mapping[str, str],
     echo: Callable[[str], None],
 ) -> None:
     """Print what a real run would send where; make no call."""
+    files = bundle.files
     calls = planned_calls(target, settings, site, len(files), list(secrets))
     bases = {"GitHub": settings.github_api, VERCEL: settings.vercel_api, "site": ""}
     echo(f"dry run: deploy {site.id} to {target}; no API call is made")
     echo(f"files to push ({len(files)}): {', '.join(f.path for f in files)}")
+    if bundle.skipped:
+        # Named, never read: a skipped file may hold a secret.
+        echo(f"not pushed ({len(bundle.skipped)}): {'; '.join(map(str, bundle.skipped))}")
     echo(f"secrets from .env (names only): {', '.join(secrets) or 'none'}")
     echo("it would call:")
     for call in calls:

@@ -22,6 +22,11 @@ caught by `forkable check`, which reports every problem at once as
 `PATH:LINE: key.path: message`. Secrets never live here: they come from the environment
 (see [operations.md](operations.md)).
 
+Every string is one line of printable text: control characters (line breaks, tabs, escape
+codes) are refused, because names and taglines are written into generated Dockerfiles,
+workflows and `.env.example`. Prompts are the exception: they may span lines and hold tabs.
+Asset paths name files and folders with letters, digits, `.`, `_` and `-`.
+
 This page is generated from the schema in `src/forkable/manifest/schema.py` by
 `python -m forkable.manifest.docs > docs/manifest.md`; a test fails when it is stale.
 """

@@ -7,6 +7,7 @@ them (`python -m forkable.manifest.docs`), and a test fails when the two drift a
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -18,10 +19,56 @@ _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+# Asset paths are written into Dockerfile COPY lines and URLs as they are: portable names only.
+_ASSET_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# Control characters (and the Unicode line and paragraph separators, which YAML 1.1 and many
+# editors treat as line breaks) would let a value start a new line in a generated Dockerfile,
+# workflow or `.env.example`. Only prompts are multi-line text, and they may hold line breaks
+# and tabs but nothing else of the kind.
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+_PROMPT_WHITESPACE = frozenset({"\n", "\t"})
+_CHARACTER_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
+
+
+def line_breaking_character(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """The first character of ``value`` that could break a line, described; None if clean."""
+    for character in value:
+        if character not in allowed and unicodedata.category(character) in _LINE_BREAKING:
+            name = _CHARACTER_NAMES.get(character, "a control character")
+            return f"{name} (U+{ord(character):04X})"
+    return None
+
+
+def _single_line(value: str) -> str:
+    found = line_breaking_character(value)
+    if found:
+        raise ValueError(f"contains {found}: use one line of printable text")
+    return value
+
+
+def _prompt_text(value: str) -> str:
+    found = line_breaking_character(value, _PROMPT_WHITESPACE)
+    if found:
+        raise ValueError(
+            f"contains {found}: a prompt may hold line breaks and tabs, "
+            "but no other control characters"
+        )
+    return value
+
+
+def _single_line_params(params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+    for key, value in params.items():
+        found = line_breaking_character(key)
+        if found:
+            raise ValueError(f"parameter name {key!r} contains {found}")
+        found = line_breaking_character(value) if isinstance(value, str) else None
+        if found:
+            raise ValueError(f"parameter {key!r} contains {found}: use one line of printable text")
+    return params
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid id: use 1-40 lowercase letters, digits and dashes, "
             "not starting or ending with a dash"
@@ -30,7 +77,7 @@ def _slug(value: str) -> str:
 
 
 def _color(value: str) -> str:
-    if not _COLOR.match(value):
+    if not _COLOR.fullmatch(value):
         raise ValueError(f"{value!r} is not a color: use #rgb or #rrggbb, for example '#ff6b6b'")
     return value.lower()
 
@@ -40,26 +87,26 @@ def _domain(value: str) -> str:
     labels = host.split(".")
     if "://" in value or "/" in value or ":" in value:
         raise ValueError(f"{value!r} is not a host name: leave out the scheme, port and path")
-    if len(host) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels):
+    if len(host) > 253 or len(labels) < 2 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
         raise ValueError(f"{value!r} is not a valid domain name such as 'coloringbook.example.com'")
     return host
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an e-mail address")
     return value
 
 
 def _language(value: str) -> str:
-    if not _LANGUAGE.match(value):
+    if not _LANGUAGE.fullmatch(value):
         raise ValueError(f"{value!r} is not a language tag such as 'en' or 'pt-BR'")
     return value
 
 
 def _currency(value: str) -> str:
     lowered = value.lower()
-    if not _CURRENCY.match(lowered):
+    if not _CURRENCY.fullmatch(lowered):
         raise ValueError(f"{value!r} is not a three-letter ISO currency code such as 'usd'")
     return lowered
 
@@ -69,6 +116,10 @@ def _asset_path(value: str) -> str:
     parts = value.replace("\\", "/").split("/")
     if value.startswith("/") or ".." in parts or not value.strip():
         raise ValueError(f"{value!r} must be a relative path inside the site folder")
+    if not all(_ASSET_PART.fullmatch(part) for part in parts):
+        raise ValueError(
+            f"{value!r}: name asset files and folders with letters, digits, '.', '_' and '-'"
+        )
     return value
 
 
@@ -78,15 +129,23 @@ def _non_blank(value: str) -> str:
     return value.strip()
 
 
-Slug = Annotated[str, AfterValidator(_slug)]
-Color = Annotated[str, AfterValidator(_color)]
-Domain = Annotated[str, AfterValidator(_domain)]
-Email = Annotated[str, AfterValidator(_email)]
-Language = Annotated[str, AfterValidator(_language)]
-Currency = Annotated[str, AfterValidator(_currency)]
-AssetPath = Annotated[str, AfterValidator(_asset_path)]
-Text = Annotated[str, AfterValidator(_non_blank)]
+# Every string of the manifest is checked for line-breaking characters first, before any other
+# rule strips or matches it: only prompts are multi-line.
+_OneLine = AfterValidator(_single_line)
+Line = Annotated[str, _OneLine]
+Slug = Annotated[str, _OneLine, AfterValidator(_slug)]
+Color = Annotated[str, _OneLine, AfterValidator(_color)]
+Domain = Annotated[str, _OneLine, AfterValidator(_domain)]
+Email = Annotated[str, _OneLine, AfterValidator(_email)]
+Language = Annotated[str, _OneLine, AfterValidator(_language)]
+Currency = Annotated[str, _OneLine, AfterValidator(_currency)]
+AssetPath = Annotated[str, _OneLine, AfterValidator(_asset_path)]
+Text = Annotated[str, _OneLine, AfterValidator(_non_blank)]
+Prompt = Annotated[str, AfterValidator(_prompt_text), AfterValidator(_non_blank)]
 ParamValue = str | int | float | bool
+# Keys and string values are checked together so that one bad value is one problem, not one
+# per member of the value union.
+Params = Annotated[dict[str, ParamValue], AfterValidator(_single_line_params)]
 
 
 class _Table(BaseModel):
@@ -127,8 +186,8 @@ class StyleTable(_Table):
 
     id: Slug = Field(description="Slug, unique within the site.")
     label: Text = Field(max_length=60, description="What the user sees.")
-    prompt: Text = Field(description="Added to `transform.prompt` when this style is chosen.")
-    params: dict[str, ParamValue] = Field(
+    prompt: Prompt = Field(description="Added to `transform.prompt` when this style is chosen.")
+    params: Params = Field(
         default_factory=dict, description="Local filter parameters for this style."
     )
 
@@ -143,13 +202,13 @@ class TransformTable(_Table):
     model: Text = Field(
         default="gemini-2.5-flash-image", description="Model name passed to the provider."
     )
-    prompt: Text = Field(description="The instruction sent to the image model with the photo.")
-    fallback: str | None = Field(
+    prompt: Prompt = Field(description="The instruction sent to the image model with the photo.")
+    fallback: Line | None = Field(
         default=None,
         description="Local filter used offline and when the provider is down "
         "(`coloring_book`, `pencil_sketch`, `cartoon`, ...).",
     )
-    filter: str | None = Field(
+    filter: Line | None = Field(
         default=None,
         description="Local filter run by the `local` provider; defaults to `fallback`.",
     )
@@ -158,9 +217,7 @@ class TransformTable(_Table):
         description="While the provider is failing, make images with `fallback` instead of "
         "refusing them.",
     )
-    params: dict[str, ParamValue] = Field(
-        default_factory=dict, description="Parameters for the local filter."
-    )
+    params: Params = Field(default_factory=dict, description="Parameters for the local filter.")
     max_upload_mb: int = Field(
         default=10, ge=1, le=50, description="Largest accepted upload, in megabytes."
     )
@@ -218,8 +275,8 @@ class LegalTable(_Table):
 
     company: Text = Field(description="Legal name of the operator.")
     contact_email: Email = Field(description="Where visitors write to.")
-    address: str | None = Field(default=None, description="Postal address, shown in the terms.")
-    jurisdiction: str | None = Field(
+    address: Line | None = Field(default=None, description="Postal address, shown in the terms.")
+    jurisdiction: Line | None = Field(
         default=None, description="Governing law named in the terms, e.g. `England and Wales`."
     )
 

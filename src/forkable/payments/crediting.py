@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from forkable.db.types import utcnow
 from forkable.ledger.book import credit, debit
-from forkable.ledger.models import EntryKind
+from forkable.ledger.models import EntryKind, LedgerEntry
 from forkable.ops.facts import PurchasePaid, note
 from forkable.payments.models import Purchase, PurchaseStatus
 
@@ -29,6 +29,7 @@ class Outcome:
 
     action: str  # credited, already_credited, processing, closed, clawed_back, ignored, ...
     purchase_id: str | None = None
+    tokens_taken_back: int = 0
 
     def __str__(self) -> str:
         return self.action
@@ -133,19 +134,95 @@ def claw_back(
     *,
     actor: str = "stripe",
 ) -> Outcome:
-    """A refund or dispute: take the pack's tokens back once, even into a negative balance."""
-    moved = _move(session, purchase, status, allowed=(PurchaseStatus.PAID,))
-    if not moved:
-        return Outcome("unchanged", purchase.id)
-    debit(
-        session,
-        site_id=purchase.site_id,
-        user_id=purchase.user_id,
-        amount=purchase.tokens,
-        kind=EntryKind.CLAWBACK,
-        ref=purchase.clawback_ref,
-        reason=reason,
-        actor=actor,
-        allow_negative=True,
+    """A full refund or a dispute: take back the tokens not taken back yet, once.
+
+    The purchase then leaves `paid` for ``status``; a balance may go negative.
+    """
+    return _take_back(
+        session, purchase, purchase.tokens, purchase.clawback_ref, reason, actor, status
     )
-    return Outcome("clawed_back", purchase.id)
+
+
+def refunded_share(tokens: int, amount_refunded: int, amount: int) -> int:
+    """The tokens a refund of ``amount_refunded`` out of ``amount`` takes back, rounded down."""
+    if amount <= 0 or amount_refunded >= amount:
+        return tokens
+    return tokens * max(amount_refunded, 0) // amount
+
+
+def claw_back_refund(
+    session: Session, purchase: Purchase, *, amount_refunded: int, amount: int
+) -> Outcome:
+    """Stripe refunded ``amount_refunded`` (in total, so far) of ``amount``: take back that share.
+
+    ``amount_refunded`` only grows, so each refund takes back the new share only, once,
+    however often and in whatever order the events come. A refund of everything is a full
+    refund (`refunded`).
+    """
+    share = refunded_share(purchase.tokens, amount_refunded, amount)
+    if share >= purchase.tokens:
+        return claw_back(session, purchase, PurchaseStatus.REFUNDED, "payment refunded")
+    ref = f"{purchase.clawback_ref}:{amount_refunded}"
+    return _take_back(session, purchase, share, ref, "payment refunded in part", "stripe", None)
+
+
+def tokens_taken_back(session: Session, purchase: Purchase) -> int:
+    """What clawbacks of ``purchase`` took back so far (partial refunds and the final one)."""
+    taken = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.site_id == purchase.site_id,
+            LedgerEntry.kind == EntryKind.CLAWBACK,
+            or_(
+                LedgerEntry.ref == purchase.clawback_ref,
+                LedgerEntry.ref.startswith(purchase.clawback_ref + ":", autoescape=True),
+            ),
+        )
+    )
+    return -int(taken or 0)
+
+
+def _take_back(
+    session: Session,
+    purchase: Purchase,
+    target: int,
+    ref: str,
+    reason: str,
+    actor: str,
+    status: PurchaseStatus | None,
+) -> Outcome:
+    """Bring what was taken back of ``purchase`` up to ``target`` tokens; move to ``status``."""
+    # The guarded UPDATE locks the purchase row until commit (SQLite: the whole database), so
+    # two refunds of one purchase applied at once count each other's clawbacks, never the
+    # same tokens twice.
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if status is not None:
+        values["status"] = status
+    if not _move_values(session, purchase, values):
+        return Outcome("unchanged", purchase.id)
+    missing = target - tokens_taken_back(session, purchase)
+    if missing > 0:
+        debit(
+            session,
+            site_id=purchase.site_id,
+            user_id=purchase.user_id,
+            amount=missing,
+            kind=EntryKind.CLAWBACK,
+            ref=ref,
+            reason=reason,
+            actor=actor,
+            allow_negative=True,
+        )
+    if status is not None:
+        return Outcome("clawed_back", purchase.id, max(missing, 0))
+    if missing > 0:
+        return Outcome("clawed_back_in_part", purchase.id, missing)
+    return Outcome("unchanged", purchase.id)
+
+
+def _move_values(session: Session, purchase: Purchase, values: dict[str, object]) -> bool:
+    result = session.execute(
+        update(Purchase)
+        .where(Purchase.id == purchase.id, Purchase.status == PurchaseStatus.PAID)
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

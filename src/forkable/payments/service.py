@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.manifest.schema import PackTable
+from forkable.payments.accounts import Account, StripeAccounts
 from forkable.payments.crediting import (
     Outcome,
     close_unpaid,
@@ -19,12 +20,7 @@ from forkable.payments.crediting import (
     find_purchase,
     mark_processing,
 )
-from forkable.payments.gateway import (
-    CheckoutRequest,
-    CheckoutSession,
-    PaymentProviderError,
-    StripeGateway,
-)
+from forkable.payments.gateway import CheckoutRequest, CheckoutSession, PaymentProviderError
 from forkable.payments.models import Purchase, PurchaseStatus
 from forkable.sites import Site
 
@@ -48,7 +44,7 @@ def find_pack(site: Site, pack_id: str) -> PackTable:
 
 def start_checkout(
     database: Database,
-    gateway: StripeGateway | None,
+    accounts: StripeAccounts | None,
     principal: Principal,
     site: Site,
     pack_id: str,
@@ -57,9 +53,11 @@ def start_checkout(
 ) -> StartedCheckout:
     """The purchase row first (its id keys everything after), then the Checkout Session.
 
-    Without a gateway (demo payments) the checkout page is our own `/buy/demo/<id>`.
+    Without Stripe (demo payments) the checkout page is our own `/buy/demo/<id>`; with it, the
+    session is made on the site's own Stripe account.
     """
     pack = find_pack(site, pack_id)
+    gateway = accounts.for_site(site.id) if accounts is not None else None
     purchase = Purchase(
         id=uuid.uuid4().hex,
         site_id=site.id,
@@ -129,13 +127,28 @@ def purchase_for(database: Database, principal: Principal, purchase_id: str) -> 
     return purchase
 
 
-def apply_session(database: Database, checkout: CheckoutSession, *, source: str) -> Outcome:
-    """Bring a purchase in line with what Stripe says of its session, through the same path."""
+def _any_site(_site_id: str) -> bool:
+    return True
+
+
+def apply_session(
+    database: Database,
+    checkout: CheckoutSession,
+    *,
+    source: str,
+    holds: Callable[[str], bool] = _any_site,
+) -> Outcome:
+    """Bring a purchase in line with what Stripe says of its session, through the same path.
+
+    ``holds`` says which sites' purchases the session's Stripe account may settle.
+    """
     purchase_id = checkout.purchase_id
     with database.transaction() as session:
         purchase = find_purchase(session, purchase_id=purchase_id) if purchase_id else None
         if purchase is None or purchase.checkout_session_id not in (None, checkout.id):
             return Outcome("unknown_purchase")
+        if not holds(purchase.site_id):
+            return Outcome("other_account", purchase.id)
         if checkout.payment_status in ("paid", "no_payment_required"):
             return credit_purchase(
                 session, purchase, source=source, payment_intent_id=checkout.payment_intent
@@ -147,13 +160,14 @@ def apply_session(database: Database, checkout: CheckoutSession, *, source: str)
         return Outcome("unpaid", purchase.id)
 
 
-def sync_purchase(database: Database, gateway: StripeGateway, purchase: Purchase) -> Outcome:
+def sync_purchase(database: Database, accounts: StripeAccounts, purchase: Purchase) -> Outcome:
     """Ask Stripe about one unpaid purchase (the success page does, so a lost webhook still pays)."""
     if purchase.checkout_session_id is None or purchase.status not in (
         PurchaseStatus.PENDING,
         PurchaseStatus.PROCESSING,
     ):
         return Outcome("unchanged", purchase.id)
+    gateway = accounts.for_site(purchase.site_id)
     return apply_session(
         database, gateway.retrieve(purchase.checkout_session_id), source="success_page"
     )
@@ -166,12 +180,15 @@ class Reconciled:
     outcome: str
 
 
-def reconcile(database: Database, gateway: StripeGateway, since: datetime) -> Iterator[Reconciled]:
-    """Credit every paid session since ``since`` that no webhook credited; safe to repeat."""
-    for checkout in gateway.sessions_since(since):
+def reconcile(database: Database, account: Account, since: datetime) -> Iterator[Reconciled]:
+    """Credit every paid session of ``account`` since ``since`` that no webhook credited.
+
+    Safe to repeat; run it for each account (`StripeAccounts.accounts()`).
+    """
+    for checkout in account.gateway.sessions_since(since):
         if checkout.payment_status not in ("paid", "no_payment_required"):
             continue
-        outcome = apply_session(database, checkout, source="reconcile")
+        outcome = apply_session(database, checkout, source="reconcile", holds=account.holds)
         yield Reconciled(checkout.id, checkout.purchase_id, outcome.action)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from forkable.db import Database
 from forkable.payments.crediting import (
     Outcome,
     claw_back,
+    claw_back_refund,
     close_unpaid,
     credit_purchase,
     find_purchase,
@@ -28,6 +30,18 @@ TOLERANCE_SECONDS = 300
 
 class InvalidWebhook(Exception):
     """The request is not a genuine, fresh Stripe event; nothing was changed."""
+
+
+class _OtherAccount(Exception):
+    """The event is about a purchase of a site on another Stripe account: not this one's to apply."""
+
+    def __init__(self, purchase_id: str) -> None:
+        super().__init__(purchase_id)
+        self.purchase_id = purchase_id
+
+
+def _everyone(_site_id: str) -> bool:
+    return True
 
 
 def verify(
@@ -75,12 +89,33 @@ def _payment_intent(obj: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def apply_event(session: Session, event_type: str, obj: dict[str, Any]) -> Outcome:
-    """Change what the event says changed; unknown types are ignored."""
+def _whole_cents(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _refund(session: Session, purchase: Purchase, charge: dict[str, Any]) -> Outcome:
+    """`charge.refunded`: take back the share of the pack that ``amount_refunded`` says."""
+    amount = _whole_cents(charge.get("amount"))
+    refunded = _whole_cents(charge.get("amount_refunded"))
+    if charge.get("refunded") is True or amount is None or refunded is None:
+        return claw_back(session, purchase, PurchaseStatus.REFUNDED, "payment refunded")
+    return claw_back_refund(session, purchase, amount_refunded=refunded, amount=amount)
+
+
+def apply_event(
+    session: Session, event_type: str, obj: dict[str, Any], holds: Callable[[str], bool]
+) -> Outcome:
+    """Change what the event says changed; unknown types are ignored.
+
+    ``holds`` says whether a purchase's site is on the Stripe account the event came from; an
+    event about another account's purchase raises _OtherAccount.
+    """
     if event_type.startswith("checkout.session."):
         purchase = _session_purchase(session, obj)
         if purchase is None:
             return Outcome("unknown_purchase")
+        if not holds(purchase.site_id):
+            raise _OtherAccount(purchase.id)
         if event_type == "checkout.session.completed":
             if obj.get("payment_status") in ("paid", "no_payment_required"):
                 return credit_purchase(
@@ -101,14 +136,23 @@ def apply_event(session: Session, event_type: str, obj: dict[str, Any]) -> Outco
         purchase = find_purchase(session, payment_intent_id=intent) if intent else None
         if purchase is None:
             return Outcome("unknown_purchase")
+        if not holds(purchase.site_id):
+            raise _OtherAccount(purchase.id)
         if event_type == "charge.refunded":
-            return claw_back(session, purchase, PurchaseStatus.REFUNDED, "payment refunded")
+            return _refund(session, purchase, obj)
         return claw_back(session, purchase, PurchaseStatus.DISPUTED, "payment disputed")
     return Outcome("ignored")
 
 
-def handle_event(database: Database, event: dict[str, Any]) -> Outcome:
-    """Apply a verified event once: its record and its effects commit together."""
+def handle_event(
+    database: Database, event: dict[str, Any], *, holds: Callable[[str], bool] = _everyone
+) -> Outcome:
+    """Apply a verified event once: its record and its effects commit together.
+
+    ``holds`` tells which sites' purchases the endpoint's Stripe account holds (see
+    `payments.accounts`). An event about a purchase of another account changes nothing and is
+    not recorded, so that account's own endpoint still applies it when it gets it.
+    """
     event_id = event["id"]
     event_type = str(event.get("type", ""))
     obj = (event.get("data") or {}).get("object") or {}
@@ -120,7 +164,7 @@ def handle_event(database: Database, event: dict[str, Any]) -> Outcome:
             record = StripeEvent(id=event_id, type=event_type, outcome="applying")
             session.add(record)
             session.flush()
-            outcome = apply_event(session, event_type, obj)
+            outcome = apply_event(session, event_type, obj, holds)
             record.purchase_id = outcome.purchase_id
             if outcome.purchase_id:
                 purchase = session.get(Purchase, outcome.purchase_id)
@@ -128,6 +172,8 @@ def handle_event(database: Database, event: dict[str, Any]) -> Outcome:
             record.outcome = outcome.action
     except IntegrityError:
         return Outcome("duplicate")
+    except _OtherAccount as other:
+        outcome = Outcome("other_account", other.purchase_id)
     logger.info(
         "stripe event %s %s: %s",
         event_id,

@@ -13,8 +13,10 @@ and how (signed, tampered, stale) to `deliver` it::
         event = fake.complete_session(session.id)
         fake.deliver(event, "http://127.0.0.1:8000/api/webhooks/stripe")
 
-`fail_next` and `delay_next` make the next API calls fail (before or after taking effect) or
-answer slowly. Every request is recorded (`fake.requests`); `form_fields` decodes one.
+`add_account` adds another Stripe account (its own secret key): like Stripe, each account
+sees, lists, retrieves and refunds only its own objects, and replays only its own
+`Idempotency-Key`s. `fail_next` and `delay_next` make the next API calls fail (before or after
+taking effect) or answer slowly. Every request is recorded (`fake.requests`); `form_fields` decodes one.
 
 Run it for a local demo: `python -m forkable.testing.fake_stripe --port 12111 --webhook-url
 http://127.0.0.1:8000/api/webhooks/stripe`, then start forkable with the
@@ -109,11 +111,18 @@ class FakeStripe(LoopbackService):
         self.events: list[Obj] = []
         self.charges: dict[str, Obj] = {}  # by session id
         self.refunds: list[Obj] = []  # made through `POST /v1/refunds`
+        self.api_keys: set[str] = {api_key}  # one per Stripe account
+        self._account_of: dict[str, str] = {}  # object id (session, charge, event) -> its key
         self._intent_metadata: dict[str, dict[str, str]] = {}  # by session id
         self._idempotent: dict[str, tuple[Any, Reply]] = {}
         self._faults: deque[_Fault] = deque()
         self._lock = threading.RLock()
         self.server = LoopbackServer(self._handle, port=port)
+
+    def add_account(self, api_key: str) -> None:
+        """Another Stripe account on this fake, reached with its own secret key."""
+        with self._lock:
+            self.api_keys.add(api_key)
 
     # -- misbehaviour a test can script --------------------------------------------------
 
@@ -134,6 +143,8 @@ class FakeStripe(LoopbackService):
         event = event_object(type, obj, self.api_version)
         with self._lock:
             self.events.append(event)
+            owner = obj["id"] if obj["id"] in self._account_of else obj.get("charge")
+            self._account_of[event["id"]] = self._account_of.get(str(owner), self.api_key)
         return event
 
     def complete_session(self, session_id: str, *, payment_status: str = "paid") -> Obj:
@@ -197,7 +208,15 @@ class FakeStripe(LoopbackService):
 
     def _charge(self, session: Obj) -> None:
         metadata = self._intent_metadata.get(session["id"], {})
-        self.charges[session["id"]] = charge_object(session, metadata)
+        charge = charge_object(session, metadata)
+        self.charges[session["id"]] = charge
+        self._account_of[charge["id"]] = self._account(session["id"])
+
+    def _account(self, obj_id: str) -> str:
+        return self._account_of.get(obj_id, self.api_key)
+
+    def _mine(self, objects: list[Obj], account: str) -> list[Obj]:
+        return [obj for obj in objects if self._account(obj["id"]) == account]
 
     def _paid_charge(self, session_id: str) -> Obj:
         charge = self.charges.get(session_id)
@@ -247,12 +266,12 @@ class FakeStripe(LoopbackService):
         if path.startswith("/pay/"):
             return self._pay_page(request, path.removeprefix("/pay/"))
         try:
-            self._authenticate(request.headers.get("authorization", ""))
+            account = self._authenticate(request.headers.get("authorization", ""))
             with self._lock:
                 fault = self._faults.popleft() if self._faults else None
             if fault is not None and fault.status is not None and not fault.commit:
                 raise fault_error(fault.status)
-            reply = self._answer(request, path)
+            reply = self._answer(request, path, account)
             if fault is not None and fault.status is not None:
                 reply = error_reply(fault_error(fault.status))
         except StripeError as exc:
@@ -261,29 +280,31 @@ class FakeStripe(LoopbackService):
             reply = Reply(reply.status, reply.body, reply.headers, delay=fault.delay)
         return reply
 
-    def _authenticate(self, authorization: str) -> None:
+    def _authenticate(self, authorization: str) -> str:
+        """The account (its secret key) a request is made with."""
         if not authorization.startswith("Bearer ") or not authorization[7:].strip():
             raise StripeError(401, "You did not provide an API key.")
         key = authorization[7:].strip()
-        if key != self.api_key:
+        if key not in self.api_keys:
             raise StripeError(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
+        return key
 
-    def _answer(self, request: RecordedRequest, path: str) -> Reply:
+    def _answer(self, request: RecordedRequest, path: str, account: str) -> Reply:
         if request.method != "POST":
             with self._lock:
-                return json_reply(
-                    200, self._dispatch("GET", path, parse_form(query_of(request.path)))
-                )
+                query = parse_form(query_of(request.path))
+                return json_reply(200, self._dispatch("GET", path, query, account))
         params = parse_form(request.body.decode(errors="replace"))
         key = request.headers.get("idempotency-key")
+        stored = f"{account} {key}"  # Stripe keeps idempotency keys per account
         with self._lock:  # one POST at a time: a concurrent retry waits, then replays
-            saved = self._idempotent.get(key) if key else None
+            saved = self._idempotent.get(stored) if key else None
             if saved is not None:
                 return self._replay(saved, (path, params), key or "")
-            reply = json_reply(200, self._dispatch("POST", path, params))
+            reply = json_reply(200, self._dispatch("POST", path, params, account))
             if key:
                 reply.headers["idempotency-key"] = key
-                self._idempotent[key] = ((path, params), reply)
+                self._idempotent[stored] = ((path, params), reply)
             return reply
 
     @staticmethod
@@ -293,28 +314,34 @@ class FakeStripe(LoopbackService):
         reply = saved[1]
         return Reply(reply.status, reply.body, {**reply.headers, "idempotent-replayed": "true"})
 
-    def _dispatch(self, method: str, path: str, params: Obj) -> Obj:
+    def _dispatch(self, method: str, path: str, params: Obj, account: str) -> Obj:
         match method, path.strip("/").split("/"):
             case "POST", ["v1", "checkout", "sessions"]:
-                return self._create_session(params)
+                return self._create_session(params, account)
             case "GET", ["v1", "checkout", "sessions"]:
-                sessions = newest_first(list(self.sessions.values()))
+                sessions = newest_first(self._mine(list(self.sessions.values()), account))
                 return paginate(sessions, session_filter(params), params, "/v1/checkout/sessions")
             case "GET", ["v1", "checkout", "sessions", session_id]:
-                return copy.deepcopy(self._found(self.sessions.get(session_id), session_id))
+                found = self._own(self.sessions.get(session_id), account)
+                return copy.deepcopy(self._found(found, session_id))
             case "POST", ["v1", "checkout", "sessions", session_id, "expire"]:
+                self._found(self._own(self.sessions.get(session_id), account), session_id)
                 return self._expire_via_api(session_id)
             case "POST", ["v1", "refunds"]:
-                return self._refund_via_api(params)
+                return self._refund_via_api(params, account)
             case "GET", ["v1", "events"]:
-                newest = newest_first(list(self.events))
+                newest = newest_first(self._mine(list(self.events), account))
                 return paginate(newest, event_filter(params), params, "/v1/events")
             case "GET", ["v1", "events", event_id]:
                 found = next((e for e in self.events if e["id"] == event_id), None)
-                return self._found(found, event_id, "event")
+                return self._found(self._own(found, account), event_id, "event")
         raise StripeError(
             404, f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs"
         )
+
+    def _own(self, obj: Obj | None, account: str) -> Obj | None:
+        """``obj`` if it belongs to ``account``: another account's objects do not exist for it."""
+        return obj if obj is not None and self._account(obj["id"]) == account else None
 
     @staticmethod
     def _found(obj: Obj | None, obj_id: str, kind: str = "checkout.session") -> Obj:
@@ -324,9 +351,10 @@ class FakeStripe(LoopbackService):
             )
         return obj
 
-    def _create_session(self, params: Obj) -> Obj:
+    def _create_session(self, params: Obj, account: str) -> Obj:
         fields = checkout_params(params)
         session_id = new_id("cs_test_", 58)
+        self._account_of[session_id] = account
         self._intent_metadata[session_id] = fields.pop("payment_intent_metadata")
         session = session_object(session_id, fields, f"{self.url}/pay/{session_id}")
         self.sessions[session_id] = session
@@ -340,11 +368,12 @@ class FakeStripe(LoopbackService):
             )
         return copy.deepcopy(self.expire_session(session_id)["data"]["object"])
 
-    def _refund_via_api(self, params: Obj) -> Obj:
+    def _refund_via_api(self, params: Obj, account: str) -> Obj:
         """Refund a PaymentIntent's charge (all that is left by default); emits `charge.refunded`."""
         fields = refund_params(params)
         intent = fields["payment_intent"]
-        charge = next((c for c in self.charges.values() if c["payment_intent"] == intent), None)
+        charges = self._mine(list(self.charges.values()), account)
+        charge = next((c for c in charges if c["payment_intent"] == intent), None)
         if charge is None:
             raise StripeError(
                 404, f"No such payment_intent: '{intent}'", code="resource_missing", param="id"

@@ -16,6 +16,7 @@ from tests.integration.admin.conftest import assert_ledger_clean, audit_rows, ma
 from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, create_app
 from forkable.ledger.models import LedgerEntry
+from forkable.payments.accounts import StripeAccounts
 from forkable.payments.gateway import Refund, StripeGateway
 from forkable.payments.webhooks import handle_event
 from forkable.services import Services
@@ -145,14 +146,20 @@ def test_stripe_refusing_the_refund_changes_nothing(shop: Shop) -> None:
 
 
 class _WebhookFirst:
-    """A gateway whose refund's `charge.refunded` webhook lands before the refund returns."""
+    """Stripe accounts whose refund's `charge.refunded` webhook lands before the refund returns."""
 
-    def __init__(self, inner: StripeGateway, shop: Shop) -> None:
+    def __init__(self, inner: StripeAccounts, shop: Shop) -> None:
         self.inner = inner
         self.shop = shop
+        self.gateway: StripeGateway | None = None
+
+    def for_site(self, site_id: str) -> _WebhookFirst:
+        self.gateway = self.inner.for_site(site_id)
+        return self
 
     def refund(self, payment_intent_id: str, *, purchase_id: str) -> Refund:
-        done = self.inner.refund(payment_intent_id, purchase_id=purchase_id)
+        assert self.gateway is not None
+        done = self.gateway.refund(payment_intent_id, purchase_id=purchase_id)
         outcome = handle_event(self.shop.services.database, self.shop.fake.events[-1])
         assert outcome.action == "clawed_back"
         return done

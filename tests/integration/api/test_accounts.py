@@ -188,11 +188,10 @@ def test_production_cookie_is_secure_with_host_prefix(
     settings = settings_factory(
         database_url=database_url,
         env="production",
-        secret_key="k" * 40,
         payments="stripe",
         stripe_secret_key="sk_test_x",
         stripe_webhook_secret="whsec_x",
-        metrics_token="m",
+        metrics_token="m" * 32,
         gemini_api_key="k",
     )
     services = build_services(registry, settings, passwords=fast_passwords())

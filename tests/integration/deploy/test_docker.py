@@ -116,6 +116,20 @@ def test_the_workflow_checks_tests_and_deploys_main_to_vercel(rendered: dict[str
     assert "--token=${{ secrets.VERCEL_TOKEN }}" in runs
 
 
+def test_the_workflow_audits_the_dependencies_strictly_before_anything_deploys(
+    rendered: dict[str, Path],
+) -> None:
+    workflow = YAML(typ="safe").load(rendered["coloringbook"] / ".github/workflows/deploy.yml")
+    steps = workflow["jobs"]["check"]["steps"]
+    names = [step.get("name") for step in steps]
+    audit = steps[names.index("Audit the dependencies")]
+    assert names.index("Install the vendored forkable") < names.index("Audit the dependencies")
+    command = audit["run"].splitlines()[-1]
+    assert command.startswith("python -m pip_audit --strict --vulnerability-service osv")
+    assert "continue-on-error" not in audit
+    assert workflow["jobs"]["deploy"]["needs"] == "check"
+
+
 def copy_of(name: str, tmp_path: Path) -> Path:
     folder = tmp_path / name
     shutil.copytree(EXAMPLES / name, folder)

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 NAMES = ("coloringbook", "pencilsketch", "cartoonavatar")
 SECRETS = (
-    "FORKABLE_SECRET_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "GEMINI_API_KEY",
@@ -346,6 +345,28 @@ def test_dry_run_lists_the_files_and_writes_nothing(tmp_path: Path) -> None:
         assert re.search(rf"^  {re.escape(path)}  \(", result.stdout, re.MULTILINE), path
     assert "nothing was written" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_links_in_the_source_are_copied_as_links_never_followed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("home-secret-5e1d")
+    source = tmp_path / "source"
+    shutil.copytree(EXAMPLES / "coloringbook", source)
+    (source / "assets" / "home").symlink_to(home, target_is_directory=True)
+    (source / "assets" / "key.png").symlink_to(home / ".ssh" / "id_rsa")
+    dest = tmp_path / "petpix"
+    result = forkable_run("fork", str(source), str(dest), "--no-git")
+    assert result.returncode == 0, result.stderr
+    assert (dest / "assets" / "home").is_symlink()
+    assert (dest / "assets" / "key.png").is_symlink()
+    for path in dest.rglob("*"):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and (dest / "assets" / "home") not in path.parents
+        ):
+            assert b"home-secret-5e1d" not in path.read_bytes(), path
 
 
 def offline_env() -> dict[str, str]:

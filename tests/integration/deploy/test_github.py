@@ -14,6 +14,8 @@ from typing import Literal
 import pytest
 from tests.support.remote_deploy import (
     GITHUB_TOKEN,
+    HOME_SECRET,
+    LEFT_BEHIND,
     SECRETS,
     SITE_ID,
     STEP_LINE,
@@ -59,8 +61,11 @@ def test_first_deploy_creates_the_repository_with_one_commit_and_sealed_secrets(
     assert repo.files(readme_commit).keys() == {"README.md"}
     assert repo.git.commit(site_commit).parents == (readme_commit,)
     assert repo.files() == pushed_files(site)
-    assert "assets/all-bytes.bin" in repo.files()  # binary-safe
+    assert "assets/all-bytes.png" in repo.files()  # binary-safe
     assert not {".env", "var/forkable.sqlite3", "assets/stale.pyc"} & repo.files().keys()
+    assert not any(path.startswith(tuple(LEFT_BEHIND)) for path in repo.files())
+    assert all(HOME_SECRET.encode() not in data for data in repo.files().values())
+    assert all(HOME_SECRET.encode() not in r.body for r in github.requests)
     assert len(_calls(github, "POST", "/git/commits")) == 1
     assert len(_calls(github, "POST", "/git/trees")) == 1
     blobs = [r.json() for r in github.requests if r.path.endswith("/git/blobs")]
@@ -93,7 +98,7 @@ def test_second_deploy_updates_the_repository_instead_of_failing(
 
     manifest = site / "site.toml"
     manifest.write_text(manifest.read_text().replace("printable", "PRINTABLE"))
-    (site / "assets" / "all-bytes.bin").unlink()
+    (site / "assets" / "all-bytes.png").unlink()
     (site / "assets" / "extra.css").write_text("body { margin: 0 }\n")
     second = deploy(capsys, site, "github", env)
 
@@ -200,7 +205,11 @@ def test_dry_run_lists_every_call_and_makes_none(
     assert github.requests == []
     assert "no API call is made" in plan.out
     assert f"POST   {github.url}/user/repos" in plan.out
-    assert "assets/all-bytes.bin" in plan.out and "var/forkable.sqlite3" not in plan.out
+    assert "assets/all-bytes.png" in plan.out and "var/forkable.sqlite3" not in plan.out
+    not_pushed = next(line for line in plan.out.splitlines() if line.startswith("not pushed ("))
+    for path, reason in LEFT_BEHIND.items():
+        assert f"{path} ({reason}" in not_pushed
+    assert HOME_SECRET not in plan.out
     for name in SECRETS:
         assert f"/actions/secrets/{name}" in plan.out
     assert_no_leaks([plan], site)

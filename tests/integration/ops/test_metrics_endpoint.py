@@ -111,12 +111,11 @@ def test_snapshot_gives_alerting_the_same_counts(monitored: Monitored) -> None:
 
 PRODUCTION = {
     "env": "production",
-    "secret_key": "k" * 40,
     "payments": "stripe",
     "stripe_secret_key": "sk_test_x",
     "stripe_webhook_secret": "whsec_x",
     "gemini_api_key": "g",
-    "metrics_token": "the-metrics-token",
+    "metrics_token": "the-metrics-token-of-32-characters",
 }
 
 
@@ -125,8 +124,8 @@ PRODUCTION = {
     [
         ({}, 401),
         ({"authorization": "Bearer wrong-token"}, 401),
-        ({"authorization": "Basic the-metrics-token"}, 401),
-        ({"authorization": "Bearer the-metrics-token"}, 200),
+        ({"authorization": "Basic the-metrics-token-of-32-characters"}, 401),
+        ({"authorization": "Bearer the-metrics-token-of-32-characters"}, 200),
     ],
 )
 def test_production_metrics_need_the_bearer_token(

@@ -25,8 +25,8 @@ from forkable.testing import fake_gemini
 from forkable.testing.fake_gemini import FakeGemini
 
 PRODUCTION = {
-    "env": "production", "secret_key": "k" * 40, "payments": "stripe",
-    "stripe_secret_key": "sk_test_x", "stripe_webhook_secret": "whsec_x", "metrics_token": "m",
+    "env": "production", "payments": "stripe",
+    "stripe_secret_key": "sk_test_x", "stripe_webhook_secret": "whsec_x", "metrics_token": "m" * 32,
 }  # fmt: skip
 
 

@@ -102,11 +102,10 @@ def test_hsts_in_production(registry: SiteRegistry, settings: Settings) -> None:
     production = settings.model_copy(
         update={
             "env": "production",
-            "secret_key": "k" * 40,
             "payments": "stripe",
             "stripe_secret_key": "sk_test_x",
             "stripe_webhook_secret": "whsec_x",
-            "metrics_token": "m",
+            "metrics_token": "m" * 32,
             "gemini_api_key": "k",
         }
     )

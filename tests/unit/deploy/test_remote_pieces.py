@@ -19,7 +19,7 @@ from forkable.deploy.http_retry import (
     vercel_error,
     vercel_rate_limit,
 )
-from forkable.deploy.remote_bundle import EnvFileError, SiteFile, read_env_file, site_files
+from forkable.deploy.remote_bundle import EnvFileError, SiteFile, read_env_file
 from forkable.deploy.remote_settings import RemoteSettingsError, load_remote_settings
 
 NOW = 1_800_000_000.0
@@ -112,30 +112,6 @@ def test_a_bad_env_line_is_named_by_number_not_content(tmp_path: Path) -> None:
         read_env_file(tmp_path)
     assert str(caught.value).endswith(".env:3: not a KEY=VALUE line")
     assert "sk_live" not in str(caught.value)
-
-
-def test_pushed_files_leave_out_secrets_state_and_caches(tmp_path: Path) -> None:
-    for name in (
-        "site.toml",
-        "assets/logo.svg",
-        ".env.example",
-        "var/keep-me-out.sqlite3",
-        "assets/var/kept.txt",
-        ".env",
-        ".env.production.local",
-        ".vercel/.env.production.local",
-        ".git/config",
-        "pkg/__pycache__/m.cpython-311.pyc",
-        "pkg/old.pyc",
-    ):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(name)
-    assert [f.path for f in site_files(tmp_path)] == [
-        ".env.example",
-        "assets/logo.svg",
-        "assets/var/kept.txt",
-        "site.toml",
-    ]
 
 
 def test_blob_ids_are_gits() -> None:

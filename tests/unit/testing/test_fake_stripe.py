@@ -503,3 +503,24 @@ def test_runs_as_a_demo_server() -> None:
     assert lines[0].startswith("fake Stripe listening on http://127.0.0.1:")
     assert "STRIPE_SECRET_KEY=sk_test_fake" in lines
     assert "STRIPE_WEBHOOK_SECRET=whsec_test_fake" in lines
+
+
+def test_each_account_sees_only_its_own_objects(
+    fake: FakeStripe, client: stripe.StripeClient
+) -> None:
+    fake.add_account("sk_test_other")
+    other = stripe.StripeClient("sk_test_other", base_addresses={"api": fake.url})
+    mine = create(client, "checkout:a")
+    theirs = create(other, "checkout:a", client_reference_id="pur_other")  # same key, own account
+    assert mine.id != theirs.id
+    assert [s.id for s in other.v1.checkout.sessions.list().data] == [theirs.id]
+    with pytest.raises(stripe.InvalidRequestError, match=r"No such checkout\.session"):
+        other.v1.checkout.sessions.retrieve(mine.id)
+    fake.complete_session(mine.id)
+    intent = fake.sessions[mine.id]["payment_intent"]
+    with pytest.raises(stripe.InvalidRequestError, match="No such payment_intent"):
+        other.v1.refunds.create(params={"payment_intent": intent})
+    refund = client.v1.refunds.create(params={"payment_intent": intent, "amount": 100})
+    assert refund.amount == 100
+    assert fake.events[-1]["data"]["object"]["amount_refunded"] == 100
+    assert [e.id for e in other.v1.events.list().data] == []

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from forkable.payments import service
+from forkable.payments.accounts import same_account
 from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.models import Purchase
 from forkable.payments.webhooks import InvalidWebhook, handle_event, verify
@@ -166,9 +167,11 @@ def complete_demo_purchase(
         },
     ),
 )
-async def stripe_webhook(request: Request, services: ServicesDep) -> JSONResponse:
-    """Stripe events, verified with `STRIPE_WEBHOOK_SECRET` against the raw body."""
-    secret = services.settings.stripe_webhook_secret
+async def stripe_webhook(request: Request, services: ServicesDep, site: SiteDep) -> JSONResponse:
+    """Stripe events, verified against the raw body with the signing secret of this site's
+    endpoint (`STRIPE_WEBHOOK_SECRET__<SITE>`, else `STRIPE_WEBHOOK_SECRET`)."""
+    settings = services.settings
+    secret = settings.stripe_webhook_secret_for(site.id)
     if not secret:
         raise ApiError(404, "not_found", "Stripe webhooks are not configured here.")
     payload = await request.body()
@@ -177,6 +180,8 @@ async def stripe_webhook(request: Request, services: ServicesDep) -> JSONRespons
     except InvalidWebhook as exc:
         services.metrics.record_webhook("invalid_signature")
         raise ApiError(400, "invalid_signature", f"Webhook rejected: {exc}") from None
-    outcome = await run_in_threadpool(handle_event, services.database, event)
+    outcome = await run_in_threadpool(
+        lambda: handle_event(services.database, event, holds=same_account(settings, site.id))
+    )
     services.metrics.record_webhook(outcome.action)
     return JSONResponse({"received": True, "outcome": outcome.action})

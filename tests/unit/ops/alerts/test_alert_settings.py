@@ -21,7 +21,7 @@ def test_every_channel_variable_is_read() -> None:
     settings = load_settings(
         {
             "FORKABLE_ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
-            "FORKABLE_ALERT_SMTP_URL": "smtp://ops:secret@mail.example.com:587?starttls=1",
+            "FORKABLE_ALERT_SMTP_URL": "smtp://ops:secret@mail.example.com:587",
             "FORKABLE_ALERT_EMAIL_FROM": "alerts@example.com",
             "FORKABLE_ALERT_EMAIL_TO": "a@example.com, b@example.com",
             "TWILIO_ACCOUNT_SID": "AC123",
@@ -57,9 +57,25 @@ def test_half_configured_channels_are_refused_one_line_each() -> None:
         "FORKABLE_ALERTS must be 'on', 'off' or 'auto', not 'maybe'",
         "FORKABLE_ALERT_INTERVAL_SECONDS must be a number of seconds from 1 to 86400, not '0'",
         "FORKABLE_ALERT_WEBHOOK_URL must be an http(s) URL",
-        "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587?starttls=1 "
-        "(or smtps://... for TLS from the start)",
+        "FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587 (STARTTLS), "
+        "smtps://user:pass@host:465 (TLS), or smtp://host:25 for a local relay",
         "FORKABLE_ALERT_SMTP_URL needs FORKABLE_ALERT_EMAIL_FROM and FORKABLE_ALERT_EMAIL_TO "
         "(comma-separated)",
         "FORKABLE_ALERT_SMS_TO needs TWILIO_AUTH_TOKEN, TWILIO_FROM",
     ]
+
+
+def test_an_smtp_password_without_starttls_is_refused() -> None:
+    environ = {
+        "FORKABLE_ALERT_SMTP_URL": "smtp://ops:secret@mail.example.com:587?starttls=0",
+        "FORKABLE_ALERT_EMAIL_FROM": "alerts@example.com",
+        "FORKABLE_ALERT_EMAIL_TO": "ops@example.com",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    assert caught.value.problems == [
+        "FORKABLE_ALERT_SMTP_URL: starttls=0 would send the SMTP password in clear; "
+        "credentials go only over STARTTLS or smtps://"
+    ]
+    relay = {**environ, "FORKABLE_ALERT_SMTP_URL": "smtp://relay.internal:25?starttls=0"}
+    assert load_settings(relay).alert_smtp_url == "smtp://relay.internal:25?starttls=0"

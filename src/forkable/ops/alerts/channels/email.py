@@ -1,4 +1,10 @@
-"""E-mail over SMTP, configured by a URL like `smtp://user:pass@host:587?starttls=1`."""
+"""E-mail over SMTP: `smtp://user:pass@host:587` (STARTTLS), `smtps://` (TLS), or a local relay.
+
+Credentials only ever travel encrypted: with a user name or password on `smtp://`, the server
+must offer STARTTLS (its certificate is verified) or nothing is sent. `smtps://` speaks TLS from
+the first byte. `smtp://host:port` without credentials is a local relay, spoken to in the clear
+unless `?starttls=1` asks for STARTTLS.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from forkable.ops.alerts.channels.base import Alert, ChannelError
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+URL_FORMS = (
+    "smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465 (TLS), "
+    "or smtp://host:25 for a local relay without credentials"
+)
+
+
+class StartTlsUnavailable(ChannelError):
+    """The server does not offer STARTTLS, so the credentials were not sent."""
 
 
 @dataclass(frozen=True)
@@ -23,31 +38,41 @@ class SmtpServer:
     username: str | None
     password: str | None
     tls: bool  # TLS from the first byte (smtps://)
-    starttls: bool
+    starttls: bool  # upgrade with STARTTLS before anything else; refuse to go on without it
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.username or self.password)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
 
 def parse_smtp_url(url: str) -> SmtpServer:
-    """`smtp://[user:pass@]host[:port][?starttls=1]`, or `smtps://` for TLS from the start."""
+    """One of `URL_FORMS`; credentials on `smtp://` always mean STARTTLS."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ChannelError("FORKABLE_ALERT_SMTP_URL must look like smtp://user:pass@host:587")
+        raise ChannelError(f"FORKABLE_ALERT_SMTP_URL must look like {URL_FORMS}")
     tls = parts.scheme == "smtps"
-    query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["0"])[-1].lower() in _TRUE
     try:
         port = parts.port or (465 if tls else 25)
     except ValueError:
         raise ChannelError("FORKABLE_ALERT_SMTP_URL has an invalid port") from None
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    asked = parse_qs(parts.query).get("starttls", [""])[-1].lower()
+    if (username or password) and asked in _FALSE and not tls:
+        raise ChannelError(
+            "FORKABLE_ALERT_SMTP_URL: starttls=0 would send the SMTP password in clear; "
+            "credentials go only over STARTTLS or smtps://"
+        )
     return SmtpServer(
         host=parts.hostname,
         port=port,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
+        username=username,
+        password=password,
         tls=tls,
-        starttls=starttls and not tls,
+        starttls=not tls and (bool(username or password) or asked in _TRUE),
     )
 
 
@@ -111,9 +136,16 @@ class EmailChannel:
         )
         with smtp:
             if server.starttls:
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    what = "the SMTP password in clear" if server.has_credentials else "in clear"
+                    raise StartTlsUnavailable(
+                        f"{server}: the server does not offer STARTTLS; refusing to send {what} "
+                        "(use smtps:// if it speaks TLS from the start)"
+                    )
                 smtp.starttls(context=context)
-            if server.username:
-                smtp.login(server.username, server.password or "")
+            if server.has_credentials:
+                smtp.login(server.username or "", server.password or "")
             smtp.send_message(message, from_addr=self.sender, to_addrs=list(self.recipients))
 
 
