@@ -84,12 +84,11 @@ def credit_purchase(
         payment_intent_id=payment_intent_id or purchase.payment_intent_id,
     )
     if not moved:
-        current = session.scalar(select(Purchase.status).where(Purchase.id == purchase.id))
-        paid_before = current in (
-            PurchaseStatus.PAID,
-            PurchaseStatus.REFUNDED,
-            PurchaseStatus.DISPUTED,
-        )
+        current, paid_at = session.execute(
+            select(Purchase.status, Purchase.paid_at).where(Purchase.id == purchase.id)
+        ).one()
+        # Refunded or disputed without ever being paid here: closed, not credited.
+        paid_before = paid_at is not None
         return Outcome(
             "already_credited" if paid_before else f"not_creditable_{current}", purchase.id
         )
@@ -133,10 +132,15 @@ def claw_back(
     *,
     actor: str = "stripe",
 ) -> Outcome:
-    """A refund or dispute: take the pack's tokens back once, even into a negative balance."""
+    """A refund or dispute: take the pack's tokens back once, even into a negative balance.
+
+    One that arrives before the credit (events come in any order) closes the purchase
+    unpaid instead, so the credit that follows finds nothing to credit.
+    """
     moved = _move(session, purchase, status, allowed=(PurchaseStatus.PAID,))
     if not moved:
-        return Outcome("unchanged", purchase.id)
+        closed = _move(session, purchase, status, allowed=_UNPAID)
+        return Outcome("closed" if closed else "unchanged", purchase.id)
     debit(
         session,
         site_id=purchase.site_id,
