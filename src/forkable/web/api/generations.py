@@ -257,7 +257,7 @@ def get_input(generation_id: str, principal: LenientPrincipal, services: Service
     return _media(services, key, media_type, None)
 
 
-@router.delete("/generations/{generation_id}", status_code=204, responses={409: {}})
+@router.delete("/generations/{generation_id}", status_code=204, responses={403: {}, 409: {}})
 def delete_generation(
     generation_id: str, principal: CurrentUser, services: ServicesDep
 ) -> Response:
@@ -266,6 +266,8 @@ def delete_generation(
         deleted = service.delete_for(services.database, services.store, principal, generation_id)
     except service.Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    except service.NotOwner as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
     if not deleted:
         raise ApiError(404, "not_found", _NOT_FOUND)
     return Response(status_code=204)
