@@ -475,7 +475,7 @@ def _known_after(database: Database, user_id: int, generation_id: str) -> dict[s
         rows = session.execute(
             text("SELECT ref, id FROM ledger_entries WHERE user_id = :u"), {"u": user_id}
         )
-        entries: dict[str, int] = {ref: entry_id for ref, entry_id in rows}
+        entries: dict[str, int] = dict(rows.all())
     return {
         "user": user_id,
         "gen": generation_id,
