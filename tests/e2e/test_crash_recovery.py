@@ -9,8 +9,13 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from tests.factories import PASSWORD, photo_bytes
 from tests.serving import free_port, serve, wait_until_healthy
+
+from forkable.db import Database
+from forkable.generations.models import Generation
+from forkable.ledger.models import TokenAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "examples" / "coloringbook"
@@ -26,6 +31,21 @@ def _poll(
             return body
         time.sleep(0.05)
     raise TimeoutError(f"{generation_id} never reached {want}")
+
+
+def _job_and_account(database_url: str, generation_id: str) -> tuple[Generation, TokenAccount]:
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            row = session.get(Generation, generation_id)
+            assert row is not None
+            account = session.scalar(
+                select(TokenAccount).where(TokenAccount.user_id == row.user_id)
+            )
+            assert account is not None
+            return row, account
+    finally:
+        database.dispose()
 
 
 def test_sigkill_mid_generation_then_restart(tmp_path: Path, database_url: str) -> None:
@@ -72,16 +92,22 @@ def test_sigkill_mid_generation_then_restart(tmp_path: Path, database_url: str) 
         slow.kill()  # SIGKILL: no shutdown hook runs
         slow.wait()
 
+    # What the killed process left: the job mid-flight, its token held, nothing resolved.
+    row, account = _job_and_account(database_url, generation_id)
+    assert (row.status, row.attempts, row.hold_state) == ("running", 1, "open")
+    assert (account.balance, account.held) == (3, 1)
+
     with serve(
         SITE, data_dir, env={k: v for k, v in env.items() if k != "FORKABLE_DATA_DIR"}
     ) as server:
         with httpx.Client(base_url=server.url, timeout=30, cookies=cookies) as client:
-            mid = client.get("/api/v1/me").json()
-            assert mid["held"] in (0, 1)
             done = _poll(client, generation_id, {"succeeded", "failed"}, timeout=30)
             assert done["status"] == "succeeded"
             me = client.get("/api/v1/me").json()
             assert (me["balance"], me["held"]) == (2, 0)
+    # Made again by the new process after its lease expired, and paid for once.
+    row, account = _job_and_account(database_url, generation_id)
+    assert (row.status, row.attempts, row.hold_state) == ("succeeded", 2, "captured")
     verify = subprocess.run(
         [sys.executable, "-m", "forkable", "ledger", "verify"],
         env=env,

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.factories import PASSWORD
 from tests.serving import free_port, serve, wait_until_healthy
+from tests.support.waiting import wait_until
 
 from forkable.testing.fake_stripe import FakeStripe
 
@@ -73,7 +73,10 @@ def _upgrade(environ: dict[str, str]) -> None:
     )
 
 
-def test_crash_inside_the_webhook_transaction_then_redelivery(environment: dict[str, str]) -> None:
+def test_crash_inside_the_webhook_transaction_then_redelivery(
+    environment: dict[str, str], tmp_path: Path
+) -> None:
+    mark = tmp_path / "inside-the-transaction"
     with FakeStripe() as fake:
         environ = _stripe_env(environment, fake)
         _upgrade(environ)
@@ -84,6 +87,7 @@ def test_crash_inside_the_webhook_transaction_then_redelivery(environment: dict[
                 str(ROOT / "tests/support/paused_webhook_serve.py"),
                 str(SITE),
                 str(port),
+                str(mark),
             ],
             env=environ,
             stdout=subprocess.DEVNULL,
@@ -103,7 +107,10 @@ def test_crash_inside_the_webhook_transaction_then_redelivery(environment: dict[
                 daemon=True,
             )
             hung.start()
-            time.sleep(1.5)  # the server is now inside the transaction, credit written
+            # The server marks the point: the credit is flushed, the transaction still open.
+            wait_until(mark.exists, timeout=30)
+            assert mark.read_text() == "checkout.session.completed: credited\n"
+            assert paused.poll() is None
         finally:
             paused.kill()
             paused.wait()

@@ -1,13 +1,16 @@
 """Serve like `forkable serve`, but hang inside every webhook transaction before it commits.
 
 The crash test kills this process there: the ledger entry has been written in the
-transaction, the event record is not yet committed. Usage: paused_webhook_serve.py SITES PORT
+transaction, the event record is not yet committed. Once there, the process writes the file
+MARK, so the test kills it at that point and not at a guess.
+Usage: paused_webhook_serve.py SITES PORT MARK
 """
 
 from __future__ import annotations
 
 import sys
-import time
+import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +24,11 @@ _real_apply = webhooks.apply_event
 def _apply_then_hang(session: Session, event_type: str, obj: dict[str, Any]) -> Outcome:
     outcome = _real_apply(session, event_type, obj)
     session.flush()  # the credit is written inside the open transaction...
-    time.sleep(3600)  # ...and the process is killed before it commits
+    mark = Path(sys.argv[3])
+    written = mark.with_name(mark.name + ".part")
+    written.write_text(f"{event_type}: {outcome.action}\n")
+    written.rename(mark)  # whole or not at all: the test reads it as soon as it appears
+    threading.Event().wait()  # ...and the process is killed before it commits
     return outcome
 
 

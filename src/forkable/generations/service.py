@@ -201,6 +201,10 @@ def list_for(database: Database, principal: Principal, *, limit: int, cursor: st
     return Page(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
 
 
+class NotOwner(Exception):
+    """Only the owner may do this; an admin of the site may see the generation, not change it."""
+
+
 def delete_for(
     database: Database, store: MediaStore, principal: Principal, generation_id: str
 ) -> bool:
@@ -208,6 +212,9 @@ def delete_for(
     generation = get_for(database, principal, generation_id)
     if generation is None:
         return False
+    if generation.user_id != principal.user_id:
+        # An admin reaches here through `get_for`: admins' actions are audited, this is not one.
+        raise NotOwner("Only its owner can delete an image.")
     if generation.status in (Status.QUEUED, Status.RUNNING):
         raise Conflict("This image is still being made; delete it when it has finished.")
     with database.transaction() as session:

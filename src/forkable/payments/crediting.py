@@ -85,12 +85,11 @@ def credit_purchase(
         payment_intent_id=payment_intent_id or purchase.payment_intent_id,
     )
     if not moved:
-        current = session.scalar(select(Purchase.status).where(Purchase.id == purchase.id))
-        paid_before = current in (
-            PurchaseStatus.PAID,
-            PurchaseStatus.REFUNDED,
-            PurchaseStatus.DISPUTED,
-        )
+        current, paid_at = session.execute(
+            select(Purchase.status, Purchase.paid_at).where(Purchase.id == purchase.id)
+        ).one()
+        # Refunded or disputed without ever being paid here: closed, not credited.
+        paid_before = paid_at is not None
         return Outcome(
             "already_credited" if paid_before else f"not_creditable_{current}", purchase.id
         )
@@ -136,11 +135,16 @@ def claw_back(
 ) -> Outcome:
     """A full refund or a dispute: take back the tokens not taken back yet, once.
 
-    The purchase then leaves `paid` for ``status``; a balance may go negative.
+    The purchase then leaves `paid` for ``status``; a balance may go negative. One that
+    arrives before the credit (events come in any order) closes the purchase unpaid instead,
+    so the credit that follows finds nothing to credit.
     """
-    return _take_back(
+    outcome = _take_back(
         session, purchase, purchase.tokens, purchase.clawback_ref, reason, actor, status
     )
+    if outcome.action == "unchanged" and _move(session, purchase, status, allowed=_UNPAID):
+        return Outcome("closed", purchase.id)
+    return outcome
 
 
 def refunded_share(tokens: int, amount_refunded: int, amount: int) -> int:

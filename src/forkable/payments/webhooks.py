@@ -82,6 +82,24 @@ def _session_purchase(session: Session, obj: dict[str, Any]) -> Purchase | None:
     return purchase
 
 
+def _charge_purchase(session: Session, obj: dict[str, Any]) -> Purchase | None:
+    """The purchase a charge (or a dispute of one) paid for.
+
+    By its PaymentIntent, once a checkout event has recorded it; before that (Stripe does not
+    deliver events in order: a refund can arrive before the credit), by the purchase id our
+    checkout put in the PaymentIntent's metadata, which Stripe copies onto the charge.
+    """
+    intent = _payment_intent(obj)
+    purchase = find_purchase(session, payment_intent_id=intent) if intent else None
+    if purchase is not None:
+        return purchase
+    purchase_id = (obj.get("metadata") or {}).get("purchase_id")
+    purchase = find_purchase(session, purchase_id=purchase_id) if purchase_id else None
+    if purchase is not None and purchase.payment_intent_id not in (None, intent):
+        return None  # that purchase was paid by another PaymentIntent: not ours to apply
+    return purchase
+
+
 def _payment_intent(obj: dict[str, Any]) -> str | None:
     value = obj.get("payment_intent")
     if isinstance(value, dict):
@@ -132,8 +150,7 @@ def apply_event(
             return close_unpaid(session, purchase, PurchaseStatus.EXPIRED)
         return Outcome("ignored", purchase.id)
     if event_type in ("charge.refunded", "charge.dispute.created"):
-        intent = _payment_intent(obj)
-        purchase = find_purchase(session, payment_intent_id=intent) if intent else None
+        purchase = _charge_purchase(session, obj)
         if purchase is None:
             return Outcome("unknown_purchase")
         if not holds(purchase.site_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
@@ -309,10 +310,18 @@ def test_demo_refund_claws_back_once_and_shows_the_debt(
 def test_concurrent_refunds_claw_back_once(
     client: TestClient, visitor_client: TestClient, services: Services, admin: SignedUp
 ) -> None:
+    """Four refunds start together: all pass the unlocked look at the purchase, then one
+    claws back and three find it refunded.
+
+    On SQLite the writers of one process take turns by design (`Database.transaction`); the
+    PostgreSQL run is the race, between the row locks of concurrent transactions.
+    """
     ada = sign_up(visitor_client, "ada@example.com")
     purchase_id = _bought_and_spent(visitor_client, ada)
+    start = threading.Barrier(4)
 
     def refund(_: int) -> int:
+        start.wait(10)
         return client.post(
             f"/api/v1/admin/purchases/{purchase_id}/refund",
             json={"reason": "race"},

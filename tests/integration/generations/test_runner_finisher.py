@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -49,7 +48,7 @@ def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
     runner = one_worker_runner(services, store=store)
     runner.start()
     try:
-        store.waiting.wait(10)
+        assert store.waiting.wait(10)
         # The only worker has claimed the second job while the first result waits for disk.
         wait_until(lambda: _statuses(services, [second])[0][0] == Status.RUNNING)
         assert _statuses(services, [first])[0] == (Status.RUNNING, 1)
@@ -74,11 +73,11 @@ def test_stopping_finishes_the_results_handed_over(services: Services, make_user
     store = GatedStore(Path(services.settings.media_dir))
     runner = one_worker_runner(services, store=store)
     runner.start()
-    store.waiting.wait(10)
+    assert store.waiting.wait(10)
     stopping = threading.Thread(target=runner.stop)
     stopping.start()
-    time.sleep(0.2)
-    assert stopping.is_alive()  # waiting for the finisher
+    stopping.join(0.2)
+    assert stopping.is_alive()  # still waiting for the finisher (a lower bound: 0.2 s at least)
     store.gate.set()
     stopping.join(10)
 

@@ -3,8 +3,7 @@ stopping gives it back, and memory goes back to the system once the work is done
 
 from __future__ import annotations
 
-import time
-
+from sqlalchemy import event
 from tests.integration.generations.conftest import (
     MakeUser,
     generation_rows,
@@ -97,13 +96,14 @@ def test_memory_is_given_back_once_after_the_work_is_done(
 ) -> None:
     user = make_user(5)
     calls: list[float] = []
-    # The keeper looks every 0.1 s.
+    # The keeper looks every 0.1 s; its looks are counted by the reaper's query they run.
     runner = one_worker_runner(
         services, lease_seconds=0.3, give_back_memory=lambda: calls.append(1)
     )
+    looks = _KeeperLooks(services)
     runner.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: looks.count >= 3)
         assert calls == []  # nothing was done, so there is nothing to give back
         ids = queue_generations(services, user, 2)
         runner.notify()
@@ -111,7 +111,25 @@ def test_memory_is_given_back_once_after_the_work_is_done(
             lambda: all(g.status == Status.SUCCEEDED for g in generation_rows(services, ids))
         )
         wait_until(lambda: calls == [1])
-        time.sleep(0.5)
+        after = looks.count
+        wait_until(lambda: looks.count >= after + 3)
         assert calls == [1]  # once per stretch of work, not at every look while idle
     finally:
         runner.stop()
+        looks.close()
+
+
+class _KeeperLooks:
+    """Counts the reaper's queries for expired leases on the services' database."""
+
+    def __init__(self, services: Services) -> None:
+        self.engine = services.database.engine
+        self.count = 0
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT") and "lease_expires_at <" in statement:
+            self.count += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)

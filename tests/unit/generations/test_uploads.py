@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import tracemalloc
 import zlib
 from io import BytesIO
@@ -106,11 +105,10 @@ def test_avif_is_not_heic() -> None:
     assert reject(ftyp + b"\0" * 64).status_code == 415
 
 
-def test_twelve_megapixel_jpeg_is_quick() -> None:
+def test_twelve_megapixel_jpeg_is_accepted_whole() -> None:
+    # How long this takes is measured, not asserted: benchmarks/bench_uploads.py.
     data = encode(photo((4000, 3000)), "JPEG", quality=95)
-    started = time.perf_counter()
     result = validate_image(data, max_bytes=MAX_BYTES)
-    assert time.perf_counter() - started < 1.0
     assert result.image.size == (4000, 3000)
 
 
@@ -169,18 +167,15 @@ def test_png_bomb_is_rejected_without_decoding(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(ImageFile.ImageFile, "load_prepare", lambda self: decoded.append(self))
 
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         error = reject(bomb)
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
 
     assert (error.status_code, error.code) == (422, "invalid_image")
     assert error.message == "The image is too large (900 megapixels; the limit is 40)."
-    assert decoded == []
-    assert elapsed < 0.5
+    assert decoded == []  # never decoded, and so (not a timing) never slow
     assert peak < 50_000_000
 
 

@@ -295,7 +295,17 @@ def get_input(
 @router.delete(
     "/generations/{generation_id}",
     status_code=204,
-    responses=errors(401, 403, 404, 409, 422, said={409: "The image is still being made."}),
+    responses=errors(
+        401,
+        403,
+        404,
+        409,
+        422,
+        said={
+            403: "Only its owner deletes an image (a site admin may look, not delete).",
+            409: "The image is still being made.",
+        },
+    ),
 )
 def delete_generation(
     generation_id: IdPath, principal: CurrentUser, services: ServicesDep
@@ -305,6 +315,8 @@ def delete_generation(
         deleted = service.delete_for(services.database, services.store, principal, generation_id)
     except service.Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    except service.NotOwner as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
     if not deleted:
         raise ApiError(404, "not_found", _NOT_FOUND)
     return Response(status_code=204)

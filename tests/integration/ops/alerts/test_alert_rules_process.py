@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -152,8 +153,11 @@ def test_slow_responses_fire_the_p95_rule_and_resolve(
 
     outcome = only(evaluator)
     assert outcome.state == "firing"
-    assert outcome.value is not None and 0.25 < outcome.value <= 2.0
-    assert outcome.summary.startswith("p95 response time 0.")
+    # Above the threshold: the route sleeps 0.3 s (how much more is up to the machine).
+    assert outcome.value is not None and outcome.value > 0.25
+    assert re.fullmatch(
+        r"p95 response time \d+\.\d\d s over 3 requests in the last 5 min", outcome.summary
+    ), outcome.summary
     clock.advance(301)
     only(evaluator)
     assert kept.kinds() == [("firing", None), ("resolved", None)]
