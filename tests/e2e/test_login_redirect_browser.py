@@ -34,6 +34,9 @@ HOSTILE_NEXT = [
 
 def log_in(page: Page, base: str, email: str, query: str) -> str:
     """Log in on /login?{query}; return the URL the browser ends on."""
+    # Leave the last page first: once its cookies are gone, its script would send it to
+    # /login?next=<that page> and race the navigation below.
+    page.goto("about:blank")
     page.context.clear_cookies()
     page.goto(f"{base}/login?{query}")
     page.get_by_label("E-mail").fill(email)

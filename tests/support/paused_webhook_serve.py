@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from forkable.payments.crediting import Outcome
 _real_apply = webhooks.apply_event
 
 
-def _apply_then_hang(session: Session, event_type: str, obj: dict[str, Any]) -> Outcome:
-    outcome = _real_apply(session, event_type, obj)
+def _apply_then_hang(
+    session: Session, event_type: str, obj: dict[str, Any], holds: Callable[[str], bool]
+) -> Outcome:
+    outcome = _real_apply(session, event_type, obj, holds)
     session.flush()  # the credit is written inside the open transaction...
     mark = Path(sys.argv[3])
     written = mark.with_name(mark.name + ".part")

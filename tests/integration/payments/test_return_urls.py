@@ -57,7 +57,7 @@ def test_production_sends_buyers_back_to_the_sites_own_domain(
             stripe_secret_key=fake.api_key,
             stripe_webhook_secret=fake.webhook_secret,
             stripe_api_base=fake.url,
-            metrics_token="m",
+            metrics_token="m" * 32,
             gemini_api_key="k",
         )
         # Started on another host of the same site (a preview address, say): still the domain.
