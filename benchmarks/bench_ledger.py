@@ -28,9 +28,9 @@ from forkable.accounts.service import create_user
 from forkable.db import Database
 from forkable.db.base import SiteRow
 from forkable.db.migrate import upgrade
+from forkable.generations.verify import verify_all
 from forkable.ledger.book import InsufficientTokens, capture_hold, debit, place_hold, void_hold
 from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
-from forkable.ledger.verify import verify
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SITE_ID = "bench"
@@ -192,7 +192,7 @@ class Checked:
 def check(database: Database, accounts: Accounts) -> Checked:
     """`forkable.ledger.verify` plus the balances' floor and an entry count."""
     with database.session() as session:
-        violations = [str(v) for v in verify(session)]
+        violations = [str(v) for v in verify_all(session)]
         min_balance, min_available = session.execute(
             select(
                 func.min(TokenAccount.balance), func.min(TokenAccount.balance - TokenAccount.held)
@@ -311,7 +311,7 @@ for {args.seconds:g} s, one `Database.transaction()` after another through `fork
 runs dry in the first seconds so its holds must be refused), the other half any account. The
 benchmark process (the clients) and the database share the machine's 2 cores.
 
-Afterwards `forkable.ledger.verify.verify()` recomputes every balance from its entries, the lowest
+Afterwards `forkable.ledger.verify.verify_all()` recomputes every balance from its entries, the lowest
 balance and available amount are read, and the entry count must equal the sign-up bonuses plus
 exactly the entries of the committed transactions. Latency is per committed transaction.
 

@@ -12,16 +12,15 @@ from fastapi.staticfiles import StaticFiles
 
 from forkable import __version__
 from forkable.accounts.passwords import Passwords
-from forkable.db import Database
+from forkable.allocator import tune_allocator
+from forkable.db import Database, events
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations.runner import JobRunner, RunnerConfig
-from forkable.ops import facts
-from forkable.ops.access_log import AccessLog
-from forkable.ops.allocator import tune_allocator
-from forkable.ops.logs import configure_logging
-from forkable.ops.metrics import Metrics
-from forkable.ops.sentry import init_sentry
+from forkable.observability.access_log import AccessLog
+from forkable.observability.logs import configure_logging
+from forkable.observability.metrics import Metrics
+from forkable.observability.sentry import init_sentry
 from forkable.payments.accounts import StripeAccounts, stripe_accounts
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
@@ -45,7 +44,7 @@ from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddle
 from forkable.web.templating import build_templates
 
 if TYPE_CHECKING:
-    from forkable.ops.alerts.runtime import AlertsRuntime
+    from forkable.monitoring.alerts.runtime import AlertsRuntime
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -83,7 +82,7 @@ def _site_watcher(
 
 def _alerts_runtime(services: Services) -> AlertsRuntime:
     # Imported here: apps without alerts never load the channels and rule files.
-    from forkable.ops.alerts.runtime import AlertsRuntime
+    from forkable.monitoring.alerts.runtime import AlertsRuntime
 
     return AlertsRuntime(services)
 
@@ -109,7 +108,7 @@ def build_services(
         enabled=settings.metrics_enabled, multiprocess_dir=settings.metrics_multiproc_dir
     )
     if metrics.enabled:
-        facts.observe(database, metrics.record_facts)
+        events.observe(database, metrics.record_facts)
     store: MediaStore = (
         DatabaseMediaStore(database)
         if settings.media == "database"

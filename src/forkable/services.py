@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.generations.runner import JobRunner
-from forkable.ops.metrics import Metrics
+from forkable.observability.metrics import Metrics
 from forkable.payments.accounts import StripeAccounts
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter

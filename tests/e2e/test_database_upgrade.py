@@ -16,7 +16,7 @@ from tests.support.waiting import wait_until
 
 from forkable.db import Database, migrate
 from forkable.db.migrate import current_revision, head_revision
-from forkable.db.models import Base
+from forkable.schema import Base
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "examples" / "coloringbook"

@@ -13,8 +13,9 @@ from forkable.accounts.service import Principal, create_user
 from forkable.db.types import utcnow
 from forkable.generations import jobs, service
 from forkable.generations.uploads import validate_image
-from forkable.ops.alerts.channels import Alert, ChannelError
-from forkable.ops.alerts.rules import Rule, load_rules
+from forkable.monitoring.alerts.channels import Alert, ChannelError
+from forkable.monitoring.alerts.rule import Rule
+from forkable.monitoring.alerts.rules import load_rules
 from forkable.providers.base import Usage
 from forkable.services import Services
 

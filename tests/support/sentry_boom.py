@@ -1,6 +1,6 @@
 """An app with Sentry on and a route that raises, visited once by a signed-in user.
 
-Run in its own process by tests/integration/ops/test_sentry.py, so that the SDK's global
+Run in its own process by tests/integration/observability/test_sentry.py, so that the SDK's global
 state never reaches the test process. Usage: python tests/support/sentry_boom.py SITE_FOLDER
 with SENTRY_DSN and FORKABLE_DATA_DIR in the environment; prints the status of /boom.
 """

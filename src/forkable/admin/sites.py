@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from forkable.admin.dashboard import Day, Totals, dashboards
 from forkable.db import Database
-from forkable.ops.models import AlertState
+from forkable.monitoring.models import AlertState
 from forkable.providers.breaker import BreakerState
 from forkable.providers.guarded import GuardedProvider
 from forkable.providers.resolver import ProviderResolver, UnavailableProvider

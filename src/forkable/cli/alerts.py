@@ -14,11 +14,12 @@ from forkable.cli.output import fail
 from forkable.db import Database
 from forkable.db.migrate import upgrade
 from forkable.db.types import utcnow
-from forkable.ops.alerts.channels import Alert, configured_channels, deliver
-from forkable.ops.alerts.evaluator import ERROR, Evaluator, Outcome
-from forkable.ops.alerts.rules import format_duration, load_rules
-from forkable.ops.alerts.signals import SIGNALS, format_value
-from forkable.ops.alerts.state import FIRING
+from forkable.monitoring.alerts.channels import Alert, configured_channels, deliver
+from forkable.monitoring.alerts.evaluator import ERROR, Evaluator, Outcome
+from forkable.monitoring.alerts.rule import format_duration
+from forkable.monitoring.alerts.rules import load_rules
+from forkable.monitoring.alerts.signals import SIGNALS, format_value
+from forkable.monitoring.alerts.state import FIRING
 from forkable.settings import load_settings
 
 _CHANNEL_VARIABLES = (

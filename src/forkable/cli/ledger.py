@@ -6,13 +6,13 @@ import typer
 from sqlalchemy import func, select
 
 from forkable.cli.context import open_database
+from forkable.generations.verify import verify_all
 from forkable.ledger.models import LedgerEntry, TokenAccount
-from forkable.ledger.verify import verify
 
 
 def run_verify(site_id: str | None) -> int:
     with open_database() as database, database.session() as session:
-        violations = verify(session, site_id)
+        violations = verify_all(session, site_id)
         accounts = session.scalar(select(func.count()).select_from(TokenAccount)) or 0
         entries = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
     if violations:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import uvicorn
 
+from forkable.allocator import tune_allocator
 from forkable.app import create_app
 from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
 from forkable.db import Database
 from forkable.db.migrate import is_up_to_date, upgrade
-from forkable.ops.allocator import tune_allocator
-from forkable.ops.logs import configure_logging
-from forkable.ops.metrics import fresh_multiprocess_dir
+from forkable.observability.logs import configure_logging
+from forkable.observability.metrics import fresh_multiprocess_dir
 from forkable.settings import check_production, load_settings
 
 logger = logging.getLogger("forkable.serve")

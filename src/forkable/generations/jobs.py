@@ -10,12 +10,12 @@ from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from forkable.db import Database
+from forkable.db.events import GenerationFinished, note
 from forkable.db.types import utcnow
 from forkable.generations import admission
 from forkable.generations.messages import failure_message
 from forkable.generations.models import Generation, HoldState, Status, hold_ref
 from forkable.ledger.book import capture_hold, void_hold
-from forkable.ops.facts import GenerationFinished, note
 from forkable.providers.base import DEADLINE, Usage
 
 

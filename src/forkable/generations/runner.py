@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from forkable import allocator
 from forkable.db import Database
 from forkable.generations import jobs
 from forkable.generations.handoff import DecodedInputs
 from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.local_queue import LocalQueue
 from forkable.generations.result_png import encode_result_png
-from forkable.ops import allocator
 from forkable.providers.base import (
     INTERNAL,
     Provider,

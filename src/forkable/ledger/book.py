@@ -15,8 +15,8 @@ from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forkable.db.events import LedgerBooked, note
 from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
-from forkable.ops.facts import LedgerBooked, note
 
 
 class LedgerError(Exception):

@@ -1,26 +1,26 @@
-"""Recompute every balance from its entries and check every ledger invariant."""
+"""Recompute every balance from its entries and check the ledger's own invariants.
+
+The checks that join other tables (users without an account, generations against their holds)
+live with those tables: `accounts.verify`, `generations.verify`; `generations.verify.verify_all`
+runs them all, as `forkable ledger verify` does.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forkable.accounts.models import User
-from forkable.generations.models import Generation, HoldState, Status
 from forkable.ledger.book import resolution_ref
 from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
 
 _RESOLUTIONS = {EntryKind.GENERATION_CAPTURE, EntryKind.GENERATION_VOID}
-_EXPECTED_HOLD_STATE = {
-    Status.QUEUED: {HoldState.OPEN},
-    Status.RUNNING: {HoldState.OPEN},
-    Status.SUCCEEDED: {HoldState.CAPTURED},
-    Status.FAILED: {HoldState.VOIDED},
-}
+
+# A hold's key: (site id, the generation's ref).
+HoldKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -40,50 +40,53 @@ class _Running:
     held: int = 0
 
 
-def verify(session: Session, site_id: str | None = None) -> list[Violation]:
-    """Every violation found, across all sites or one."""
-    return list(_violations(session, site_id))
+@dataclass
+class LedgerAudit:
+    """What the ledger says: its violations, and each hold with the entries that resolve it."""
+
+    violations: list[Violation] = field(default_factory=list)
+    holds: dict[HoldKey, LedgerEntry] = field(default_factory=dict)
+    resolutions: dict[HoldKey, list[LedgerEntry]] = field(default_factory=lambda: defaultdict(list))
 
 
-def _violations(session: Session, site_id: str | None) -> Iterator[Violation]:
+def verify_ledger(session: Session, site_id: str | None = None) -> list[Violation]:
+    """Every violation of the ledger's own invariants, across all sites or one."""
+    return audit_ledger(session, site_id).violations
+
+
+def audit_ledger(session: Session, site_id: str | None = None) -> LedgerAudit:
+    """Replay every entry against its account; check balances, holds and their resolutions."""
     entries_query = select(LedgerEntry).order_by(LedgerEntry.user_id, LedgerEntry.id)
     accounts_query = select(TokenAccount)
-    users_query = select(User.id, User.site_id)
-    generations_query = select(Generation)
     if site_id is not None:
         entries_query = entries_query.where(LedgerEntry.site_id == site_id)
         accounts_query = accounts_query.where(TokenAccount.site_id == site_id)
-        users_query = users_query.where(User.site_id == site_id)
-        generations_query = generations_query.where(Generation.site_id == site_id)
-
     accounts = {a.user_id: a for a in session.scalars(accounts_query)}
-    for user_id, user_site in session.execute(users_query):
-        if user_id not in accounts:
-            yield Violation(user_site, user_id, "user has no token account")
+    audit = LedgerAudit()
 
     running: dict[int, _Running] = defaultdict(_Running)
-    holds: dict[tuple[str, str], LedgerEntry] = {}
-    resolutions: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
     for entry in session.scalars(entries_query):
         state = running[entry.user_id]
-        yield from _check_entry(entry, state, accounts.get(entry.user_id))
+        audit.violations.extend(_check_entry(entry, state, accounts.get(entry.user_id)))
         if entry.kind == EntryKind.GENERATION_HOLD:
-            holds[(entry.site_id, entry.ref)] = entry
+            audit.holds[(entry.site_id, entry.ref)] = entry
         elif entry.kind in _RESOLUTIONS:
-            resolutions[(entry.site_id, entry.hold_ref or "")].append(entry)
+            audit.resolutions[(entry.site_id, entry.hold_ref or "")].append(entry)
 
     for user_id, account in accounts.items():
         state = running[user_id]
         if (state.balance, state.held) != (account.balance, account.held):
-            yield Violation(
-                account.site_id,
-                user_id,
-                f"cached balance {account.balance}/held {account.held} but entries sum to "
-                f"{state.balance}/{state.held}",
+            audit.violations.append(
+                Violation(
+                    account.site_id,
+                    user_id,
+                    f"cached balance {account.balance}/held {account.held} but entries sum to "
+                    f"{state.balance}/{state.held}",
+                )
             )
 
-    yield from _check_holds(holds, resolutions, accounts)
-    yield from _check_generations(session.scalars(generations_query), holds, resolutions)
+    audit.violations.extend(_check_holds(audit.holds, audit.resolutions, accounts))
+    return audit
 
 
 def _check_entry(
@@ -115,8 +118,8 @@ def _check_entry(
 
 
 def _check_holds(
-    holds: dict[tuple[str, str], LedgerEntry],
-    resolutions: dict[tuple[str, str], list[LedgerEntry]],
+    holds: dict[HoldKey, LedgerEntry],
+    resolutions: dict[HoldKey, list[LedgerEntry]],
     accounts: dict[int, TokenAccount],
 ) -> Iterator[Violation]:
     open_held: dict[int, int] = defaultdict(int)
@@ -160,39 +163,4 @@ def _check_holds(
                 account.site_id,
                 user_id,
                 f"open holds total {open_held.get(user_id, 0)} but the account holds {account.held}",
-            )
-
-
-def _check_generations(
-    generations: Iterable[Generation],
-    holds: dict[tuple[str, str], LedgerEntry],
-    resolutions: dict[tuple[str, str], list[LedgerEntry]],
-) -> Iterator[Violation]:
-    for generation in generations:
-        key = (generation.site_id, generation.ref)
-        hold = holds.get(key)
-        where = f"generation {generation.id}"
-        if hold is None:
-            yield Violation(generation.site_id, generation.user_id, f"{where} has no hold")
-            continue
-        if hold.held_delta != generation.cost:
-            yield Violation(
-                generation.site_id, generation.user_id, f"{where} held a different cost"
-            )
-        found = resolutions.get(key, [])
-        state = HoldState.OPEN
-        if found:
-            capture = found[0].kind == EntryKind.GENERATION_CAPTURE
-            state = HoldState.CAPTURED if capture else HoldState.VOIDED
-        if generation.hold_state != state:
-            yield Violation(
-                generation.site_id,
-                generation.user_id,
-                f"{where} says its hold is {generation.hold_state}, the ledger says {state}",
-            )
-        if state not in _EXPECTED_HOLD_STATE.get(Status(generation.status), set()):
-            yield Violation(
-                generation.site_id,
-                generation.user_id,
-                f"{where} is {generation.status} but its hold is {state}",
             )

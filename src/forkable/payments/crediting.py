@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from forkable.db.events import PurchasePaid, note
 from forkable.db.types import utcnow
 from forkable.ledger.book import credit, debit
 from forkable.ledger.models import EntryKind, LedgerEntry
-from forkable.ops.facts import PurchasePaid, note
 from forkable.payments.models import Purchase, PurchaseStatus
 
 _UNPAID = (PurchaseStatus.PENDING, PurchaseStatus.PROCESSING)

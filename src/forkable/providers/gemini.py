@@ -21,7 +21,7 @@ from google.genai import errors, types
 from PIL import Image
 
 from forkable.image_bytes import encode_image
-from forkable.ops.metrics import Metrics
+from forkable.observability.metrics import Metrics
 from forkable.providers.base import (
     BLOCKED,
     BUSY,

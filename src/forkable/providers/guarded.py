@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forkable.ops.metrics import Metrics
+from forkable.observability.metrics import Metrics
 from forkable.providers.base import (
     BUSY,
     DEADLINE,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from forkable.ops.metrics import Metrics
+from forkable.observability.metrics import Metrics
 from forkable.providers.base import (
     DOWN,
     Provider,

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from forkable.ops.logs import bounded, request_id_header
+from forkable.observability.logs import bounded, request_id_header
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
 

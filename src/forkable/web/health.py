@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from forkable.ops.readiness import core_components
+from forkable.observability.readiness import core_components
 from forkable.web.deps import ServicesDep
 
 router = APIRouter(tags=["health"])

@@ -6,9 +6,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from forkable.ops.access_log import AccessLog
-from forkable.ops.logs import RequestIds, bind_request
-from forkable.ops.metrics import Metrics
+from forkable.observability.access_log import AccessLog
+from forkable.observability.logs import RequestIds, bind_request
+from forkable.observability.metrics import Metrics
 
 _REQUEST_ID_HEADER = b"x-request-id"
 # Load balancers and scrapers call these every few seconds: log them only when they fail.

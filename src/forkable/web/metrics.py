@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from forkable.accounts.tokens import same
-from forkable.ops.scrape import scrape_gauges
+from forkable.monitoring.gauges import scrape_gauges
 from forkable.web.deps import ServicesDep
 from forkable.web.errors import ApiError
 

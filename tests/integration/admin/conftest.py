@@ -12,7 +12,7 @@ from tests.factories import SignedUp, sign_up
 
 from forkable.accounts.models import User
 from forkable.admin.models import AuditEntry
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.services import Services
 
 OTHER_HOST = "pencilsketch.localhost"
@@ -38,7 +38,7 @@ def audit_count(services: Services) -> int:
 
 def assert_ledger_clean(services: Services) -> None:
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 @pytest.fixture

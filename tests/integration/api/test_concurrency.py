@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from tests.factories import PASSWORD, photo_bytes
 from tests.serving import run_async, serve_app_in_thread
 
+from forkable.generations.verify import verify_all
 from forkable.ledger.book import credit
 from forkable.ledger.models import EntryKind
-from forkable.ledger.verify import verify
 from forkable.services import Services
 
 HOST = {"host": "coloringbook.localhost"}
@@ -91,7 +91,7 @@ def test_30_concurrent_submits_with_7_tokens(app: FastAPI, services: Services) -
     with serve_app_in_thread(app) as base:
         run_async(scenario(base))
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_same_idempotency_key_five_times_at_once(app: FastAPI, services: Services) -> None:
@@ -120,4 +120,4 @@ def test_same_idempotency_key_five_times_at_once(app: FastAPI, services: Service
     with serve_app_in_thread(app) as base:
         run_async(scenario(base))
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []

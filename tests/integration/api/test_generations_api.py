@@ -16,7 +16,7 @@ from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, create_app
 from forkable.generations.models import Generation
 from forkable.generations.runner import RunnerConfig
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.providers.base import BLOCKED, DOWN, ProviderError, TransformRequest, TransformResult
 from forkable.providers.resolver import Choice, ProviderResolver
 from forkable.services import Services
@@ -80,7 +80,7 @@ def test_a_failed_generation_costs_nothing(
         assert kinds == ["generation_void", "generation_hold", "signup_bonus"]
     assert provider.calls == calls  # retryable errors are retried, others are not
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
     services.database.dispose()
 
 

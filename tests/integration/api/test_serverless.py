@@ -16,7 +16,7 @@ from forkable.app import build_services, create_app
 from forkable.db.types import utcnow
 from forkable.generations.models import Generation
 from forkable.generations.runner import RunnerConfig
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.services import Services
 from forkable.settings import Settings, SettingsError, load_settings
 from forkable.sites import SiteRegistry
@@ -111,7 +111,7 @@ def test_cron_maintenance_runs_queued_work(serverless: tuple[TestClient, Service
     assert answer.json() == {"requeued": 1, "failed": 0, "processed": 1}
     assert client.get(f"/api/v1/generations/{made.generation.id}").json()["status"] == "succeeded"
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_serverless_production_guard() -> None:

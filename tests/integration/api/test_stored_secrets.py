@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.factories import PASSWORD, sign_up
 
 from forkable.accounts.models import ApiKey, UserSession
-from forkable.db.models import Base
+from forkable.schema import Base
 from forkable.services import Services
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import inspect, text
 
 from forkable.db import Database
 from forkable.db.migrate import current_revision, head_revision, is_up_to_date, upgrade
-from forkable.db.models import Base
+from forkable.schema import Base
 
 
 def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:

@@ -32,9 +32,9 @@ from forkable.generations.admission import (
 )
 from forkable.generations.models import Generation, SpendDay
 from forkable.generations.uploads import validate_image
+from forkable.generations.verify import verify_all
 from forkable.ledger.book import credit, get_balance
 from forkable.ledger.models import EntryKind
-from forkable.ledger.verify import verify
 from forkable.providers.base import Usage
 from forkable.providers.prices import PriceTable
 from forkable.services import Services
@@ -131,7 +131,7 @@ class TestPerMinuteLimit:
         with serve_app_in_thread(app) as base:
             run_async(scenario(base))
         with services.database.session() as session:
-            assert verify(session) == []
+            assert verify_all(session) == []
 
     def test_the_wait_ends_when_the_oldest_start_leaves_the_minute(
         self, app: FastAPI, services: Services
@@ -271,7 +271,7 @@ class TestDailySpendCap:
         more = _submit_at_once(services, policy, users[5:11])
         assert sum(isinstance(o, str) for o in more) == 2, more
         with services.database.session() as session:
-            assert verify(session) == []
+            assert verify_all(session) == []
 
     def test_a_free_filter_site_reserves_nothing(
         self, services: Services, make_user: MakeUser
@@ -297,4 +297,4 @@ def test_twelve_submits_of_one_user_at_once_start_exactly_six(
     assert all(isinstance(o, TooFast) for o in outcomes if not isinstance(o, str))
     with services.database.session() as session:
         assert get_balance(session, user.user_id).held == 6
-        assert verify(session) == []
+        assert verify_all(session) == []

@@ -15,7 +15,7 @@ from tests.integration.generations.conftest import (
 from tests.support.waiting import wait_until
 
 from forkable.generations.models import Generation, HoldState, Status
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.services import Services
 from forkable.storage import LocalMediaStore
 
@@ -64,7 +64,7 @@ def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
         store.gate.set()
         runner.stop()
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_stopping_finishes_the_results_handed_over(services: Services, make_user: MakeUser) -> None:
@@ -102,4 +102,4 @@ def test_a_result_that_cannot_be_stored_fails_the_job_and_returns_its_tokens(
     with services.database.session() as session:
         generation = session.scalar(select(Generation).where(Generation.id == generation_id))
         assert generation is not None and generation.hold_state == HoldState.VOIDED
-        assert verify(session) == []
+        assert verify_all(session) == []

@@ -13,7 +13,7 @@ from tests.integration.generations.conftest import (
 from tests.support.waiting import wait_until
 
 from forkable.generations.models import Status
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.services import Services
 
 
@@ -44,7 +44,7 @@ def test_one_job_is_leased_ahead_and_a_worker_starts_it(
     # The worker took the leased job as it was handed over, without claiming it again.
     assert [g.attempts for g in generation_rows(services, [first, second])] == [1, 1]
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_nothing_is_leased_ahead_while_a_worker_waits_for_work(
@@ -88,7 +88,7 @@ def test_stopping_puts_a_job_leased_ahead_back_in_the_queue(
         later.stop()
     assert generation_rows(services, [generation_id])[0].attempts == 1
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_memory_is_given_back_once_after_the_work_is_done(

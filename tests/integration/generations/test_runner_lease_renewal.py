@@ -12,7 +12,7 @@ from forkable.db.types import utcnow
 from forkable.generations import jobs
 from forkable.generations.models import Status
 from forkable.generations.runner import JobRunner, RunnerConfig
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.providers.base import Provider, TransformRequest, TransformResult
 from forkable.providers.resolver import Choice, ProviderResolver
 from forkable.services import Services
@@ -86,4 +86,4 @@ def test_a_job_outlives_its_first_lease_while_its_worker_works(
     (row,) = generation_rows(services, [generation_id])
     assert row.attempts == 1  # made once, by the worker that kept its lease
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []

@@ -13,8 +13,8 @@ from forkable.generations.models import Generation, Status
 from forkable.generations.service import Submitted
 from forkable.generations.submission import submit_and_start
 from forkable.generations.uploads import ValidatedImage, validate_image
+from forkable.generations.verify import verify_all
 from forkable.ledger.book import InsufficientTokens
-from forkable.ledger.verify import verify
 from forkable.services import Services
 
 
@@ -65,7 +65,7 @@ def test_an_idle_worker_starts_the_job_from_the_submit_transaction(
     assert _generation(services, generation.id).attempts == 1  # never claimed again
     assert services.runner.reservations == 0
     with services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_without_an_idle_worker_the_job_is_queued(services: Services, make_user: MakeUser) -> None:

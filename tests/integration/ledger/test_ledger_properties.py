@@ -34,9 +34,9 @@ from forkable.generations import jobs
 from forkable.generations.models import Generation
 from forkable.generations.service import submit
 from forkable.generations.uploads import validate_image
+from forkable.generations.verify import verify_all
 from forkable.ledger.book import InsufficientTokens, credit, debit, get_balance
 from forkable.ledger.models import EntryKind
-from forkable.ledger.verify import verify
 from forkable.providers.base import BLOCKED, Usage
 from forkable.storage import LocalMediaStore
 
@@ -217,7 +217,7 @@ def build_machine(database: Database, media: Path) -> type[RuleBasedStateMachine
         @invariant()
         def ledger_holds(self) -> None:
             with database.session() as session:
-                assert verify(session) == []
+                assert verify_all(session) == []
                 for user, balance in self.balance.items():
                     actual = get_balance(session, user)
                     assert (actual.balance, actual.held) == (balance, self.held[user])
@@ -513,13 +513,13 @@ def test_verify_finds_tampering(database_url: str, tmp_path: Path, what: str) ->
             idempotency_key=None,
         )
         with database.session() as session:
-            assert verify(session) == []  # clean before the tampering
+            assert verify_all(session) == []  # clean before the tampering
         tamper, expected = TAMPERING[what]
         with database.transaction() as session:
             tamper(session, {"user": user.id, "gen": made.generation.id})
         known = _known_after(database, user.id, made.generation.id)
         with database.session() as session:
-            found = sorted(str(v) for v in verify(session))
+            found = sorted(str(v) for v in verify_all(session))
         assert found == sorted(line.format(**known) for line in expected)
     finally:
         database.dispose()

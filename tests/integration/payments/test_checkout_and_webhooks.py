@@ -11,14 +11,14 @@ import pytest
 from tests.integration.payments.conftest import HOST, Shop
 from tests.support.metrics import exported
 
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.payments.models import Purchase
 from forkable.testing.fake_stripe import form_fields
 
 
 def _verify(shop: Shop) -> None:
     with shop.services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def _listed(shop: Shop, purchase_id: str) -> str:

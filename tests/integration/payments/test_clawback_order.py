@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from tests.integration.payments.conftest import Shop
 
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 
 
 def _listed(shop: Shop, purchase_id: str) -> str:
@@ -22,7 +22,7 @@ def _outcome(response: httpx.Response) -> str:
 
 def _verify(shop: Shop) -> None:
     with shop.services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_a_dispute_then_a_refund_claws_back_once(shop: Shop) -> None:

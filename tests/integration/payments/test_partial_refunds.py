@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from tests.integration.payments.conftest import Shop
 
+from forkable.generations.verify import verify_all
 from forkable.ledger.models import EntryKind, LedgerEntry
-from forkable.ledger.verify import verify
 from forkable.testing.fake_stripe import Obj
 
 # The starter pack: 20 tokens for 499 cents; the buyer also has the 3-token sign-up bonus.
@@ -30,7 +30,7 @@ def clawed_back(shop: Shop) -> list[int]:
 
 def assert_ledger_clean(shop: Shop) -> None:
     with shop.services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def paid(shop: Shop) -> tuple[str, str]:

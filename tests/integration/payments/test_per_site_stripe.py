@@ -14,7 +14,7 @@ from tests.serving import serve_app_in_thread
 
 from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, check_sites_for_production, create_app
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.payments.accounts import StripeAccounts
 from forkable.payments.service import reconcile
 from forkable.services import Services
@@ -216,7 +216,7 @@ def test_reconcile_asks_every_account(server: Server) -> None:
     assert {row.outcome for row in again} == {"already_credited"}
     assert (coloring.balance(), pencil.balance()) == (3 + 20, 2 + 10)
     with server.services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_production_needs_a_webhook_secret_for_every_site(

@@ -15,7 +15,7 @@ from tests.factories import photo_bytes, sign_up, upload, wait_for
 from forkable.accounts.passwords import fast_passwords
 from forkable.app import build_services, create_app
 from forkable.generations.runner import RunnerConfig
-from forkable.ledger.verify import verify
+from forkable.generations.verify import verify_all
 from forkable.providers.breaker import CircuitBreaker
 from forkable.providers.resolver import ProviderResolver
 from forkable.services import Services
@@ -87,7 +87,7 @@ def _assert_refunded_once(rig: Rig, done: dict[str, object], fragment: str) -> N
     kinds = [e["kind"] for e in rig.client.get("/api/v1/ledger").json()]
     assert kinds.count("generation_void") == 1 and "generation_capture" not in kinds
     with rig.services.database.session() as session:
-        assert verify(session) == []
+        assert verify_all(session) == []
 
 
 def test_success_stores_the_models_image_and_sends_the_prompts(rig: Rig) -> None:

@@ -3,13 +3,13 @@
 from alembic import context
 from sqlalchemy import Connection
 
-from forkable.db.models import Base
-
 
 def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        # Running migrations needs no models. Comparing them (autogenerate) does: whoever asks
+        # passes forkable.schema's metadata, which sits above every domain (imports point down).
+        target_metadata=context.config.attributes.get("target_metadata"),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
