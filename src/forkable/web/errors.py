@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from http import HTTPStatus
+from typing import NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from forkable.admin.service import AdminRefusal
+from forkable.generations.uploads import UploadProblem
 from forkable.ops.logs import bounded, request_id_header
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
@@ -42,6 +46,33 @@ class ApiError(HTTPException):
     ) -> None:
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
+
+
+class HttpAnswer(NamedTuple):
+    """The status and error code HTTP answers one kind of refusal with."""
+
+    status: int
+    code: str
+
+
+# Every refusal the domain can give, and its answer: the one place where reasons become HTTP.
+REFUSAL_ANSWERS: dict[Enum, HttpAnswer] = {
+    UploadProblem.TOO_LARGE: HttpAnswer(413, "too_large"),
+    UploadProblem.UNSUPPORTED_TYPE: HttpAnswer(415, "unsupported_media_type"),
+    UploadProblem.INVALID_IMAGE: HttpAnswer(422, "invalid_image"),
+    UploadProblem.INVALID_FORM: HttpAnswer(422, "invalid_request"),
+    AdminRefusal.CONFLICT: HttpAnswer(409, "conflict"),
+    AdminRefusal.NOT_FOUND: HttpAnswer(404, "not_found"),
+    AdminRefusal.INVALID_INPUT: HttpAnswer(422, "invalid"),
+    AdminRefusal.PAYMENT_FAILED: HttpAnswer(502, "payment_provider_error"),
+}
+
+
+def refused(kind: Enum, message: str, retry_after: int | None = None) -> ApiError:
+    """The API error for a refusal; a wait, when there is one, goes out as Retry-After."""
+    answer = REFUSAL_ANSWERS[kind]
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return ApiError(answer.status, answer.code, message, headers)
 
 
 def _wants_json(request: Request) -> bool:

@@ -30,7 +30,7 @@ from forkable.web.api.schemas import (
 )
 from forkable.web.auth import CurrentUser, LenientPrincipal
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import ApiError, refused
 
 router = APIRouter(tags=["generations"])
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ async def create_generation(
         style = _style(site, upload.fields.get("style"))
         image = await run_in_threadpool(_validate, services, upload.file_bytes, max_bytes)
     except UploadError as exc:
-        raise ApiError(exc.status_code, exc.code, exc.message) from None
+        raise refused(exc.problem, exc.message) from None
 
     inline = services.settings.inline_jobs
     with _refusals_answered(services, site):
