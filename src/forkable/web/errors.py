@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from forkable.admin.service import AdminRefusal
+from forkable.generations.intake import GenerationRefusal
 from forkable.generations.uploads import UploadProblem
 from forkable.ops.logs import bounded, request_id_header
 from forkable.web.middleware import security_headers
@@ -57,6 +58,11 @@ class HttpAnswer(NamedTuple):
 
 # Every refusal the domain can give, and its answer: the one place where reasons become HTTP.
 REFUSAL_ANSWERS: dict[Enum, HttpAnswer] = {
+    GenerationRefusal.INVALID_IDEMPOTENCY_KEY: HttpAnswer(422, "invalid_idempotency_key"),
+    GenerationRefusal.INVALID_STYLE: HttpAnswer(422, "invalid_style"),
+    GenerationRefusal.INSUFFICIENT_TOKENS: HttpAnswer(402, "insufficient_tokens"),
+    GenerationRefusal.TOO_FAST: HttpAnswer(429, "rate_limited"),
+    GenerationRefusal.SPEND_CAP: HttpAnswer(429, "spend_cap"),
     UploadProblem.TOO_LARGE: HttpAnswer(413, "too_large"),
     UploadProblem.UNSUPPORTED_TYPE: HttpAnswer(415, "unsupported_media_type"),
     UploadProblem.INVALID_IMAGE: HttpAnswer(422, "invalid_image"),
