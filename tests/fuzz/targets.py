@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from forkable.generations.multipart import ENVELOPE_BYTES, read_image_upload
 from forkable.generations.uploads import UploadError, validate_image
 from forkable.manifest import MANIFEST_NAME, Catalog, ManifestError, SiteSource, load_site
 from forkable.providers.catalog import build_catalog
 from forkable.web.errors import REFUSAL_ANSWERS
+from forkable.web.multipart import ENVELOPE_BYTES, read_image_upload
 
 T = TypeVar("T")
 

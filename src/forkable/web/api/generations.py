@@ -9,7 +9,6 @@ from forkable.accounts.service import Principal
 from forkable.generations import service
 from forkable.generations.intake import Intake, Refusal, submit_generation
 from forkable.generations.models import Generation, Status
-from forkable.generations.multipart import ParsedUpload, read_image_upload
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import (
     BODY,
@@ -22,6 +21,7 @@ from forkable.web.api.schemas import (
 from forkable.web.auth import CurrentUser, LenientPrincipal
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError, refused
+from forkable.web.multipart import ParsedUpload, read_image_upload
 
 router = APIRouter(tags=["generations"])
 

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 import pytest
 from tests.serving import run_async
 
-from forkable.generations.multipart import ENVELOPE_BYTES, ParsedUpload, read_image_upload
 from forkable.generations.uploads import UploadError
 from forkable.web.errors import REFUSAL_ANSWERS
+from forkable.web.multipart import ENVELOPE_BYTES, ParsedUpload, read_image_upload
 
 T = TypeVar("T")
 BOUNDARY = "----formboundaryX7a9"
