@@ -79,14 +79,9 @@ async def user_action_form(
     try:
         await run_in_threadpool(_user_action, action, services.database, actor, user_id, form)
     except AdminError as exc:
+        status = REFUSAL_ANSWERS[exc.reason].status
         return await user_page(
-            request,
-            site,
-            services,
-            principal,
-            user_id,
-            error=str(exc),
-            status_code=REFUSAL_ANSWERS[exc.reason].status,
+            request, site, services, principal, user_id, error=str(exc), status_code=status
         )
     return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 
@@ -121,12 +116,8 @@ async def refund_form(
             _text(form, "reason"),
         )
     except AdminError as exc:
+        status = REFUSAL_ANSWERS[exc.reason].status
         return await purchases_page(
-            request,
-            site,
-            services,
-            principal,
-            error=str(exc),
-            status_code=REFUSAL_ANSWERS[exc.reason].status,
+            request, site, services, principal, error=str(exc), status_code=status
         )
     return RedirectResponse(f"{_back(form)}?done=refund", status_code=303)
