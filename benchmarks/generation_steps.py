@@ -25,13 +25,13 @@ from forkable.db.sync import sync_sites
 from forkable.generations import jobs, service
 from forkable.generations.admission import AdmissionPolicy
 from forkable.generations.jobs import ClaimedJob, Lease
-from forkable.generations.multipart import ParsedUpload, read_image_upload
 from forkable.generations.result_png import encode_result_png
 from forkable.generations.runner import output_key
 from forkable.generations.uploads import ValidatedImage, validate_image
 from forkable.providers.base import Usage
 from forkable.providers.local import apply_filter
 from forkable.storage import LocalMediaStore
+from forkable.web.multipart import ParsedUpload, read_image_upload
 
 FILTER = "coloring_book"
 FILTER_STEP = "filter (not overhead)"

@@ -25,7 +25,7 @@ DICTIONARIES = Path(__file__).resolve().parent / "dictionaries"
 
 # Pure-Python code whose branches steer the fuzzer, per target: ours and what parses for us.
 INSTRUMENTED = {
-    "multipart": ("forkable.generations", "python_multipart"),
+    "multipart": ("forkable.web.multipart", "python_multipart"),
     "upload": ("forkable.generations", "forkable.image_bytes", "PIL", "pillow_heif"),
     "manifest": ("forkable.manifest", "forkable.providers", "tomllib"),
 }

@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from forkable.generations.multipart import ENVELOPE_BYTES, read_image_upload
 from forkable.generations.uploads import UploadError, validate_image
 from forkable.manifest import MANIFEST_NAME, Catalog, ManifestError, SiteSource, load_site
 from forkable.providers.catalog import build_catalog
+from forkable.web.errors import REFUSAL_ANSWERS
+from forkable.web.multipart import ENVELOPE_BYTES, read_image_upload
 
 T = TypeVar("T")
 
@@ -106,7 +107,7 @@ def check_multipart(data: bytes) -> None:
             )
         )
     except UploadError as error:
-        assert (error.status_code, error.code) in MULTIPART_OUTCOMES, error
+        assert REFUSAL_ANSWERS[error.problem] in MULTIPART_OUTCOMES, error
         assert error.message and error.message == str(error)
         return
     finally:
@@ -151,7 +152,7 @@ def check_upload(data: bytes) -> None:
     try:
         result = validate_image(data, max_bytes=UPLOAD_MAX_BYTES, max_pixels=UPLOAD_MAX_PIXELS)
     except UploadError as error:
-        assert (error.status_code, error.code) in UPLOAD_OUTCOMES, error
+        assert REFUSAL_ANSWERS[error.problem] in UPLOAD_OUTCOMES, error
         assert error.message and error.message == str(error)
         return
     assert result.source_format in {"jpeg", "png", "webp", "heic"}

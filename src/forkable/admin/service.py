@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -31,26 +32,31 @@ MAX_TOKENS = 1_000_000
 MAX_REASON = 500
 
 
+class AdminRefusal(Enum):
+    """Why an action was refused; `forkable.web.errors` says how HTTP answers each."""
+
+    CONFLICT = "conflict"  # the rules or the row's state forbid it
+    NOT_FOUND = "not_found"
+    INVALID_INPUT = "invalid_input"
+    PAYMENT_FAILED = "payment_failed"
+
+
 class AdminError(Exception):
     """An action the rules refuse; the message is for the admin."""
 
-    status = 409
-    code = "conflict"
+    reason = AdminRefusal.CONFLICT
 
 
 class NotFound(AdminError):
-    status = 404
-    code = "not_found"
+    reason = AdminRefusal.NOT_FOUND
 
 
 class InvalidInput(AdminError):
-    status = 422
-    code = "invalid"
+    reason = AdminRefusal.INVALID_INPUT
 
 
 class PaymentFailed(AdminError):
-    status = 502
-    code = "payment_provider_error"
+    reason = AdminRefusal.PAYMENT_FAILED
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from enum import Enum
 from io import BytesIO
 
 import numpy as np
@@ -64,22 +65,32 @@ _TRANSPOSITIONS = (
 )
 
 
-class UploadError(Exception):
-    """An upload the site refuses, with the HTTP status and a message a visitor understands."""
+class UploadProblem(Enum):
+    """Why an upload is refused; `forkable.web.errors` says how HTTP answers each."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    INVALID_IMAGE = "invalid_image"
+    INVALID_FORM = "invalid_form"  # the multipart/form-data around the file
+
+
+class UploadError(Exception):
+    """An upload the site refuses: why, and a message a visitor understands."""
+
+    def __init__(self, problem: UploadProblem, message: str) -> None:
         super().__init__(message)
-        self.status_code = status_code
-        self.code = code
+        self.problem = problem
         self.message = message
 
     @classmethod
     def too_large(cls, max_bytes: int, size: int | None = None) -> UploadError:
-        """The 413 for a file over the byte limit, with its size when it is known."""
+        """A file over the byte limit, with its size when it is known."""
         limit = f"the limit is {_bytes(max_bytes, up=False)}"
         if size is None:
-            return cls(413, "too_large", f"The file is too large; {limit}.")
-        return cls(413, "too_large", f"The file is too large ({_bytes(size, up=True)}; {limit}).")
+            return cls(UploadProblem.TOO_LARGE, f"The file is too large; {limit}.")
+        return cls(
+            UploadProblem.TOO_LARGE, f"The file is too large ({_bytes(size, up=True)}; {limit})."
+        )
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int = 40_000_000)
     source_format = sniff_format(data)
     if source_format is None:
         raise UploadError(
-            415, "unsupported_media_type", "This file is not a JPEG, PNG, WebP or HEIC image."
+            UploadProblem.UNSUPPORTED_TYPE, "This file is not a JPEG, PNG, WebP or HEIC image."
         )
     # Pillow parses (and warns about damaged) JPEG EXIF while opening the file, so the
     # metadata is cut out first; the orientation is read from it by hand.
@@ -329,7 +340,7 @@ def _tenths(value: int, scale: int, *, up: bool) -> str:
 
 
 def _invalid(message: str) -> UploadError:
-    return UploadError(422, "invalid_image", message)
+    return UploadError(UploadProblem.INVALID_IMAGE, message)
 
 
 def _unreadable() -> UploadError:

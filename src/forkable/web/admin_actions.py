@@ -21,7 +21,7 @@ from forkable.web.admin_pages import AdminPage, purchases_page, to_login, user_p
 from forkable.web.api.schemas import UserIdPath
 from forkable.web.auth import check_csrf
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import REFUSAL_ANSWERS, ApiError
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -79,8 +79,9 @@ async def user_action_form(
     try:
         await run_in_threadpool(_user_action, action, services.database, actor, user_id, form)
     except AdminError as exc:
+        status = REFUSAL_ANSWERS[exc.reason].status
         return await user_page(
-            request, site, services, principal, user_id, error=str(exc), status_code=exc.status
+            request, site, services, principal, user_id, error=str(exc), status_code=status
         )
     return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 
@@ -115,7 +116,8 @@ async def refund_form(
             _text(form, "reason"),
         )
     except AdminError as exc:
+        status = REFUSAL_ANSWERS[exc.reason].status
         return await purchases_page(
-            request, site, services, principal, error=str(exc), status_code=exc.status
+            request, site, services, principal, error=str(exc), status_code=status
         )
     return RedirectResponse(f"{_back(form)}?done=refund", status_code=303)

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from http import HTTPStatus
+from typing import NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from forkable.accounts.emails import InvalidEmail
+from forkable.accounts.passwords import PasswordsBusy, WeakPassword
+from forkable.accounts.service import EmailTaken, InvalidCredentials
+from forkable.accounts.throttle import Throttled
+from forkable.admin.service import AdminRefusal
+from forkable.generations.intake import GenerationRefusal
+from forkable.generations.uploads import UploadProblem
 from forkable.observability.logs import bounded, request_id_header
+from forkable.payments.gateway import PaymentProviderError
+from forkable.payments.service import UnknownPack
 from forkable.web.middleware import security_headers
 from forkable.web.templating import render
 
@@ -42,6 +53,54 @@ class ApiError(HTTPException):
     ) -> None:
         super().__init__(status_code=status_code, detail=message, headers=headers)
         self.code = code
+
+
+class HttpAnswer(NamedTuple):
+    """The status and error code HTTP answers one kind of refusal with."""
+
+    status: int
+    code: str
+
+
+# A refusal's kind: a member of a domain's reason enum, or the domain's exception class where
+# each refusal already has its own (sign-up, login, checkout).
+RefusalKind = Enum | type[Exception]
+
+# Every refusal the domain can give, and its answer: the one place where reasons become HTTP.
+REFUSAL_ANSWERS: dict[RefusalKind, HttpAnswer] = {
+    # POST /generations (`generations.intake`)
+    GenerationRefusal.INVALID_IDEMPOTENCY_KEY: HttpAnswer(422, "invalid_idempotency_key"),
+    GenerationRefusal.INVALID_STYLE: HttpAnswer(422, "invalid_style"),
+    GenerationRefusal.INSUFFICIENT_TOKENS: HttpAnswer(402, "insufficient_tokens"),
+    GenerationRefusal.TOO_FAST: HttpAnswer(429, "rate_limited"),
+    GenerationRefusal.SPEND_CAP: HttpAnswer(429, "spend_cap"),
+    UploadProblem.TOO_LARGE: HttpAnswer(413, "too_large"),
+    UploadProblem.UNSUPPORTED_TYPE: HttpAnswer(415, "unsupported_media_type"),
+    UploadProblem.INVALID_IMAGE: HttpAnswer(422, "invalid_image"),
+    UploadProblem.INVALID_FORM: HttpAnswer(422, "invalid_request"),
+    # Admin actions (`admin.service`)
+    AdminRefusal.CONFLICT: HttpAnswer(409, "conflict"),
+    AdminRefusal.NOT_FOUND: HttpAnswer(404, "not_found"),
+    AdminRefusal.INVALID_INPUT: HttpAnswer(422, "invalid"),
+    AdminRefusal.PAYMENT_FAILED: HttpAnswer(502, "payment_provider_error"),
+    # Sign-up and login (`accounts`)
+    InvalidEmail: HttpAnswer(422, "invalid_email"),
+    WeakPassword: HttpAnswer(422, "weak_password"),
+    EmailTaken: HttpAnswer(409, "email_taken"),
+    InvalidCredentials: HttpAnswer(401, "invalid_credentials"),
+    Throttled: HttpAnswer(429, "rate_limited"),
+    PasswordsBusy: HttpAnswer(503, "busy"),
+    # Checkout (`payments`)
+    UnknownPack: HttpAnswer(422, "unknown_pack"),
+    PaymentProviderError: HttpAnswer(502, "payment_provider"),
+}
+
+
+def refused(kind: RefusalKind, message: str, retry_after: int | None = None) -> ApiError:
+    """The API error for a refusal; a wait, when there is one, goes out as Retry-After."""
+    answer = REFUSAL_ANSWERS[kind]
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return ApiError(answer.status, answer.code, message, headers)
 
 
 def _wants_json(request: Request) -> bool:

@@ -22,7 +22,7 @@ from forkable.admin.sites import overview
 from forkable.web.api.schemas import BODY, PageQuery, UserIdPath, errors
 from forkable.web.auth import AdminUser
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import ApiError, refused
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 P = ParamSpec("P")
@@ -153,7 +153,7 @@ def _run(action: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     try:
         return action(*args, **kwargs)
     except AdminError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+        raise refused(exc.reason, str(exc)) from None
 
 
 def _purchase_out(row: queries.PurchaseRow) -> PurchaseRowOut:

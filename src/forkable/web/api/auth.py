@@ -34,7 +34,7 @@ from forkable.web.auth import (
 )
 from forkable.web.client_ip import client_host
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import ApiError, refused
 
 router = APIRouter(tags=["auth"])
 # Seconds a refused login or sign-up waits: hashes take a fraction of one.
@@ -59,19 +59,10 @@ def _check_origin(request: Request) -> None:
         raise ApiError(403, "cross_origin", "This request came from another site.")
 
 
-def _throttled(message: str, exc: throttle.Throttled) -> ApiError:
-    return ApiError(429, "rate_limited", message, {"Retry-After": str(exc.retry_after)})
-
-
 def _busy() -> ApiError:
     # Password hashing slots bound memory (64 MiB each); a request that found none answers
     # after a short wait rather than queueing without bound. Nothing was checked or counted.
-    return ApiError(
-        503,
-        "busy",
-        "The server is busy. Try again in a moment.",
-        {"Retry-After": str(BUSY_RETRY_AFTER)},
-    )
+    return refused(PasswordsBusy, "The server is busy. Try again in a moment.", BUSY_RETRY_AFTER)
 
 
 _CROSS_ORIGIN = "Sent from another site's page (its Origin is not this site)."
@@ -103,14 +94,15 @@ def signup(
     try:
         check_signup(body.email, body.password)
     except InvalidEmail as exc:
-        raise ApiError(422, "invalid_email", str(exc)) from None
+        raise refused(InvalidEmail, str(exc)) from None
     except WeakPassword as exc:
-        raise ApiError(422, "weak_password", str(exc)) from None
+        raise refused(WeakPassword, str(exc)) from None
     # Counted before any lookup or hash: taken addresses count too.
     try:
         attempt = throttle.admit_signup(services.limiter, site_id=site.id, ip=client_host(request))
     except throttle.Throttled as exc:
-        raise _throttled("Too many sign-ups from your network. Try again later.", exc) from None
+        message = "Too many sign-ups from your network. Try again later."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
     try:
         user = create_user(
             services.database,
@@ -121,9 +113,8 @@ def signup(
             signup_bonus=site.manifest.pricing.signup_bonus,
         )
     except EmailTaken:
-        raise ApiError(
-            409, "email_taken", "An account with this e-mail already exists. Log in instead."
-        ) from None
+        message = "An account with this e-mail already exists. Log in instead."
+        raise refused(EmailTaken, message) from None
     except PasswordsBusy:
         attempt.give_back()
         raise _busy() from None
@@ -170,7 +161,8 @@ def login(
         )
     except throttle.Throttled as exc:
         services.metrics.record_login(site.id, "throttled")
-        raise _throttled("Too many attempts. Wait a few minutes and try again.", exc) from None
+        message = "Too many attempts. Wait a few minutes and try again."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
     try:
         user = authenticate(
             services.database,
@@ -181,7 +173,7 @@ def login(
         )
     except InvalidCredentials:
         services.metrics.record_login(site.id, "failure")
-        raise ApiError(401, "invalid_credentials", "Wrong e-mail or password.") from None
+        raise refused(InvalidCredentials, "Wrong e-mail or password.") from None
     except PasswordsBusy:
         attempt.give_back()
         services.metrics.record_login(site.id, "throttled")  # refused unchecked, as throttled

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from forkable.accounts.service import Principal
 from forkable.generations import service
-from forkable.generations.admission import AdmissionPolicy, SpendCapReached, TooFast
+from forkable.generations.intake import Intake, Refusal, submit_generation
 from forkable.generations.models import Generation, Status
-from forkable.generations.multipart import read_image_upload
-from forkable.generations.submission import submit_and_start
-from forkable.generations.uploads import UploadError, ValidatedImage, validate_image
-from forkable.ledger.book import InsufficientTokens
-from forkable.sites import Site
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import (
     BODY,
@@ -30,13 +20,11 @@ from forkable.web.api.schemas import (
 )
 from forkable.web.auth import CurrentUser, LenientPrincipal
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import ApiError, refused
+from forkable.web.multipart import ParsedUpload, read_image_upload
 
 router = APIRouter(tags=["generations"])
-logger = logging.getLogger(__name__)
 
-_MEGABYTE = 1024 * 1024
-_MAX_IDEMPOTENCY_KEY = 255
 _NOT_FOUND = "No such image."
 
 
@@ -53,61 +41,6 @@ def generation_out(generation: Generation) -> GenerationOut:
         created_at=generation.created_at,
         finished_at=generation.finished_at,
     )
-
-
-def _submitted(generation: Generation) -> JSONResponse:
-    body = SubmittedOut(id=generation.id, status=generation.status, cost=generation.cost)
-    return JSONResponse(body.model_dump(), status_code=202)
-
-
-def _not_enough(needed: int, available: int) -> ApiError:
-    if available < 0:
-        message = (
-            f"Your balance is {available} tokens after a refunded payment. "
-            "Buy tokens to settle it before making new images."
-        )
-    else:
-        message = (
-            f"This needs {needed} tokens and you have {available}. Buy more tokens to continue."
-        )
-    return ApiError(402, "insufficient_tokens", message)
-
-
-def _validate(services: ServicesDep, data: bytes, max_bytes: int) -> ValidatedImage:
-    with services.upload_slots:
-        return validate_image(data, max_bytes=max_bytes)
-
-
-@contextmanager
-def _refusals_answered(services: ServicesDep, site: Site) -> Iterator[None]:
-    """Admission's refusals, as the HTTP answers the API documents."""
-    try:
-        yield
-    except InsufficientTokens as exc:
-        raise _not_enough(exc.needed, exc.available) from None
-    except TooFast as exc:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"You are making images too fast. Try again in {exc.retry_after} seconds.",
-            {"Retry-After": str(exc.retry_after)},
-        ) from None
-    except SpendCapReached as exc:
-        services.metrics.record_refusal(site.id, "spend_cap")
-        raise ApiError(
-            429,
-            "spend_cap",
-            "This site has made all the images it can today. Please come back tomorrow.",
-            {"Retry-After": str(exc.retry_after)},
-        ) from None
-
-
-def _style(site: Site, value: str | None) -> str | None:
-    if not value:
-        return None
-    if value not in {style.id for style in site.manifest.transform.styles}:
-        raise ApiError(422, "invalid_style", f"Unknown style {value!r}.")
-    return value
 
 
 # The photo is read from the stream by our own parser, so the form is described here.
@@ -154,56 +87,39 @@ async def create_generation(
     request: Request, principal: CurrentUser, services: ServicesDep, site: SiteDep
 ) -> JSONResponse:
     """Upload a photo (multipart field `image`, optional `style`) to transform."""
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= _MAX_IDEMPOTENCY_KEY:
-        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters.")
-    if idempotency_key:
-        earlier = await run_in_threadpool(
-            service.find_by_idempotency_key, services.database, principal, idempotency_key
-        )
-        if earlier is not None:
-            return _submitted(earlier)
 
-    policy = AdmissionPolicy.for_site(site, services.resolver.estimated_cost_usd(site))
-    # Refused now rather than after reading the upload; decided for good by the submit.
-    with _refusals_answered(services, site):
-        await run_in_threadpool(service.precheck, services.database, policy, principal)
-
-    max_bytes = site.manifest.transform.max_upload_mb * _MEGABYTE
-    length = request.headers.get("content-length")
-    try:
-        upload = await read_image_upload(
+    async def read_upload(max_bytes: int) -> ParsedUpload:
+        length = request.headers.get("content-length")
+        return await read_image_upload(
             request.stream(),
             request.headers.get("content-type"),
             max_file_bytes=max_bytes,
             content_length=int(length) if length and length.isdigit() else None,
         )
-        style = _style(site, upload.fields.get("style"))
-        image = await run_in_threadpool(_validate, services, upload.file_bytes, max_bytes)
-    except UploadError as exc:
-        raise ApiError(exc.status_code, exc.code, exc.message) from None
 
-    inline = services.settings.inline_jobs
-    with _refusals_answered(services, site):
-        submitted = await run_in_threadpool(
-            submit_and_start,
-            services.database,
-            services.store,
-            services.runner,
-            principal,
-            image=image,
-            style=style,
-            policy=policy,
-            idempotency_key=idempotency_key,
-            inline=inline,
-        )
-    if not submitted.created or not inline:
-        return _submitted(submitted.generation)
-    # Serverless: the image was made inside this request (bounded by the host's maxDuration),
-    # through the same row, hold and capture/void as on the background workers.
-    generation_id = submitted.generation.id
-    finished = await run_in_threadpool(service.get_for, services.database, principal, generation_id)
-    return _submitted(finished or submitted.generation)
+    outcome = await submit_generation(
+        _intake(services),
+        principal,
+        site,
+        idempotency_key=request.headers.get("idempotency-key"),
+        read_upload=read_upload,
+    )
+    if isinstance(outcome, Refusal):
+        raise refused(outcome.kind, outcome.message, outcome.retry_after)
+    body = SubmittedOut(id=outcome.id, status=outcome.status, cost=outcome.cost)
+    return JSONResponse(body.model_dump(), status_code=202)
+
+
+def _intake(services: ServicesDep) -> Intake:
+    return Intake(
+        database=services.database,
+        store=services.store,
+        runner=services.runner,
+        resolver=services.resolver,
+        refusals=services.metrics,
+        upload_slots=services.upload_slots,
+        inline=services.settings.inline_jobs,
+    )
 
 
 @router.get("/generations", response_model=GenerationPage, responses=errors(401, 422))

@@ -18,7 +18,7 @@ from forkable.ratelimit import per_seconds
 from forkable.web.api.schemas import BODY, IdPath, errors
 from forkable.web.auth import SESSION_REQUIRED, CurrentUser, SessionUser
 from forkable.web.deps import ServicesDep, SiteDep
-from forkable.web.errors import ApiError
+from forkable.web.errors import ApiError, refused
 
 router = APIRouter(tags=["payments"])
 
@@ -100,11 +100,10 @@ def checkout(
             return_base_url=_return_base_url(request, services, site),
         )
     except service.UnknownPack:
-        raise ApiError(422, "unknown_pack", f"There is no pack {body.pack_id!r}.") from None
+        raise refused(service.UnknownPack, f"There is no pack {body.pack_id!r}.") from None
     except PaymentProviderError:
-        raise ApiError(
-            502, "payment_provider", "Payments are not available right now. Please try again."
-        ) from None
+        message = "Payments are not available right now. Please try again."
+        raise refused(PaymentProviderError, message) from None
     return CheckoutOut(purchase_id=started.purchase.id, checkout_url=started.checkout_url)
 
 

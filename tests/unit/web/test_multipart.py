@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 import pytest
 from tests.serving import run_async
 
-from forkable.generations.multipart import ENVELOPE_BYTES, ParsedUpload, read_image_upload
 from forkable.generations.uploads import UploadError
+from forkable.web.errors import REFUSAL_ANSWERS
+from forkable.web.multipart import ENVELOPE_BYTES, ParsedUpload, read_image_upload
 
 T = TypeVar("T")
 BOUNDARY = "----formboundaryX7a9"
@@ -77,7 +78,7 @@ def refuse(
 
 
 def assert_invalid_request(error: UploadError) -> None:
-    assert (error.status_code, error.code) == (422, "invalid_request")
+    assert REFUSAL_ANSWERS[error.problem] == (422, "invalid_request")
 
 
 # Well-formed bodies
@@ -172,7 +173,7 @@ def test_byte_cap_stops_reading_mid_stream() -> None:
     big = body(part("image", b"\xff" * 200_000, filename="big.jpg"))
     stream = RecordingStream(big, chunk_size=1000)
     error = refuse(stream, max_file_bytes=10_000)
-    assert (error.status_code, error.code) == (413, "too_large")
+    assert REFUSAL_ANSWERS[error.problem] == (413, "too_large")
     assert error.message == "The file is too large; the limit is 10 KB."
     assert stream.pulled <= 10_000 + 2000
     assert stream.pulled < stream.total
@@ -181,7 +182,7 @@ def test_byte_cap_stops_reading_mid_stream() -> None:
 def test_content_length_over_the_cap_is_refused_before_reading() -> None:
     stream = RecordingStream(STANDARD_BODY)
     error = refuse(stream, max_file_bytes=1000, content_length=1000 + ENVELOPE_BYTES + 1)
-    assert (error.status_code, error.code) == (413, "too_large")
+    assert REFUSAL_ANSWERS[error.problem] == (413, "too_large")
     assert stream.pulled == 0
 
 
@@ -194,7 +195,7 @@ def test_endless_padding_is_capped_too() -> None:
     # The parser skips CRLFs before the first boundary; they must still count.
     stream = RecordingStream([b"\r\n" * 512] * 1000)
     error = refuse(stream, max_file_bytes=1000)
-    assert error.status_code == 413
+    assert REFUSAL_ANSWERS[error.problem].status == 413
     assert stream.pulled < stream.total
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from forkable.generations.uploads import UploadError
+from forkable.generations.uploads import UploadError, UploadProblem
 
 if TYPE_CHECKING:
     # Only defined for type checkers: python-multipart declares it under TYPE_CHECKING.
@@ -208,4 +208,4 @@ def _malformed() -> UploadError:
 
 
 def _invalid_request(message: str) -> UploadError:
-    return UploadError(422, "invalid_request", message)
+    return UploadError(UploadProblem.INVALID_FORM, message)
