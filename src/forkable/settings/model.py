@@ -15,8 +15,11 @@ from forkable.settings.providers import ProviderSettings
 from forkable.settings.storage import StorageSettings
 
 
-# Fields keep the order of the groups from the last base to the first: a default that
-# depends on another field (media on serverless, payments on the Stripe keys) comes after it.
+# The groups declare the fields by topic; the model stays flat so that code reads
+# `settings.workers` and builds `Settings(workers=3)` without knowing the groups. Fields keep
+# the order of the groups from the last base to the first (the order of the docs table and of
+# the problems reported): a default that depends on another field (media on serverless,
+# payments on the Stripe keys) comes after it.
 class Settings(
     BaseSettings,
     AlertSettings,
@@ -28,8 +31,13 @@ class Settings(
 ):
     """Everything the process takes from its environment, resolved and typed."""
 
+    # Unknown names are ignored, as an environment holds many variables that are not ours.
     model_config = SettingsConfigDict(
-        frozen=True, validate_by_name=True, validate_by_alias=True, case_sensitive=True
+        frozen=True,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        case_sensitive=True,
     )
 
     @classmethod
