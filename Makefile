@@ -43,8 +43,9 @@ lint: $(TEST_STAMP)  ## ruff, mypy and the dependency audit
 audit: $(TEST_STAMP)  ## pip-audit of the installed packages
 	$(AUDIT)
 
-docs: $(STAMP)  ## regenerate docs/manifest.md from the schema
+docs: $(STAMP)  ## regenerate docs/manifest.md and the environment table of docs/operations.md
 	$(BIN)/python -m forkable.manifest.docs docs/manifest.md
+	$(BIN)/python -m forkable.settings.docs docs/operations.md
 
 clean:
 	rm -rf $(VENV) var build dist

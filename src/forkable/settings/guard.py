@@ -1,0 +1,90 @@
+"""The production guard: what must not reach real users, one line per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from forkable.settings.errors import SettingsError
+from forkable.settings.payments import stripe_env_suffix
+
+if TYPE_CHECKING:
+    from forkable.settings.model import Settings
+
+# Bearer tokens an operator sets (metrics scraper, cron) must be unguessable: 32 characters of
+# `openssl rand -hex 16` already carry 128 random bits.
+MIN_OPERATOR_TOKEN_LENGTH = 32
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Every reason this configuration must not serve real users, one line each."""
+    if not settings.is_production:
+        return []
+    problems: list[str] = []
+    if settings.payments == "demo":
+        problems.append(
+            "payments are in demo mode: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET "
+            "(FORKABLE_PAYMENTS=demo is refused in production)"
+        )
+    elif not settings.stripe_webhook_secret and not settings.stripe_site_webhook_secrets:
+        problems.append("STRIPE_WEBHOOK_SECRET is not set: webhooks could not be verified")
+    if not settings.metrics_token:
+        problems.append("FORKABLE_METRICS_TOKEN is not set: /metrics would be open to everyone")
+    elif len(settings.metrics_token) < MIN_OPERATOR_TOKEN_LENGTH:
+        problems.append(
+            f"FORKABLE_METRICS_TOKEN is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more "
+            "random characters (openssl rand -hex 32)"
+        )
+    if settings.cron_secret and len(settings.cron_secret) < MIN_OPERATOR_TOKEN_LENGTH:
+        problems.append(
+            f"CRON_SECRET is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more random "
+            "characters (openssl rand -hex 32)"
+        )
+    if settings.serverless and settings.media == "local":
+        problems.append(
+            "a local media folder on a serverless host loses every photo: "
+            "set FORKABLE_MEDIA=database"
+        )
+    if settings.serverless and settings.uses_sqlite:
+        problems.append(
+            "SQLite on a serverless host loses data: set FORKABLE_DATABASE_URL "
+            "(or DATABASE_URL / POSTGRES_URL) to a PostgreSQL database"
+        )
+    return problems
+
+
+def site_payment_problems(settings: Settings, site_ids: Iterable[str]) -> list[str]:
+    """Production: each site served needs a Stripe key and its endpoint's webhook secret."""
+    if not settings.is_production or settings.payments != "stripe":
+        return []
+    ids = sorted(site_ids)
+    problems: list[str] = []
+    for site_id in ids:
+        suffix = stripe_env_suffix(site_id)
+        if not settings.stripe_secret_key_for(site_id):
+            problems.append(
+                f"site {site_id} has no Stripe secret key: set STRIPE_SECRET_KEY__{suffix} "
+                "(or STRIPE_SECRET_KEY for every site)"
+            )
+        if not settings.stripe_webhook_secret_for(site_id):
+            problems.append(
+                f"site {site_id} has no Stripe webhook secret: set "
+                f"STRIPE_WEBHOOK_SECRET__{suffix} to the signing secret of its endpoint"
+            )
+    known = {stripe_env_suffix(site_id) for site_id in ids}
+    for prefix, overrides in (
+        ("STRIPE_SECRET_KEY", settings.stripe_site_secret_keys),
+        ("STRIPE_WEBHOOK_SECRET", settings.stripe_site_webhook_secrets),
+    ):
+        problems.extend(
+            f"{prefix}__{suffix} names no site served here (sites: {', '.join(ids)})"
+            for suffix in sorted(set(overrides) - known)
+        )
+    return problems
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to start in production when a development default would be used."""
+    problems = production_problems(settings)
+    if problems:
+        raise SettingsError(problems)
