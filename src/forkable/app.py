@@ -26,7 +26,7 @@ from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
 from forkable.services import Services
-from forkable.settings import Settings, SettingsError, check_production
+from forkable.settings import Settings, SettingsError, check_production, site_payment_problems
 from forkable.sites import Site, SiteRegistry
 from forkable.sites_watch import SiteWatcher
 from forkable.storage import LocalMediaStore, MediaStore
@@ -60,7 +60,7 @@ def check_sites_for_production(settings: Settings, sites: Iterable[Site]) -> Non
         for site in sites
         if site.manifest.transform.provider == "gemini" and not settings.gemini_api_key
     ]
-    problems += settings.site_payment_problems(site.id for site in sites)
+    problems += site_payment_problems(settings, (site.id for site in sites))
     if problems:
         raise SettingsError(problems)
 

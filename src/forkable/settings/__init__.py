@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from forkable.settings.alerts import AlertsMode
 from forkable.settings.errors import SettingsError
-from forkable.settings.guard import MIN_OPERATOR_TOKEN_LENGTH, check_production
+from forkable.settings.guard import (
+    MIN_OPERATOR_TOKEN_LENGTH,
+    check_production,
+    site_payment_problems,
+)
 from forkable.settings.loader import load_settings
 from forkable.settings.model import Settings
 from forkable.settings.monitoring import LogFormat
@@ -24,5 +28,6 @@ __all__ = [
     "check_production",
     "load_settings",
     "normalise_database_url",
+    "site_payment_problems",
     "stripe_env_suffix",
 ]

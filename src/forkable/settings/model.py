@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from forkable.settings.alerts import AlertSettings
-from forkable.settings.guard import site_payment_problems
 from forkable.settings.monitoring import LogFormat, MonitoringSettings
 from forkable.settings.payments import PaymentSettings
 from forkable.settings.process import ProcessSettings
@@ -58,7 +55,3 @@ class Settings(
         if self.log_format is not None:
             return self.log_format
         return "json" if self.is_production else "text"
-
-    def site_payment_problems(self, site_ids: Iterable[str]) -> list[str]:
-        """Production: each site served needs a Stripe key and its endpoint's webhook secret."""
-        return site_payment_problems(self, site_ids)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from forkable.settings import SettingsError, check_production, load_settings
+from forkable.settings import (
+    SettingsError,
+    check_production,
+    load_settings,
+    site_payment_problems,
+)
 
 PRODUCTION_OK = {
     "FORKABLE_ENV": "production",
@@ -70,8 +75,8 @@ def test_every_site_needs_its_stripe_secrets_in_production() -> None:
     }
     settings = load_settings(environ)
     check_production(settings)
-    assert settings.site_payment_problems(["coloringbook", "pet-pix"]) == [
+    assert site_payment_problems(settings, ["coloringbook", "pet-pix"]) == [
         "site pet-pix has no Stripe webhook secret: set STRIPE_WEBHOOK_SECRET__PET_PIX to the "
         "signing secret of its endpoint"
     ]
-    assert load_settings(environ | {"FORKABLE_ENV": ""}).site_payment_problems(["pet-pix"]) == []
+    assert site_payment_problems(load_settings(environ | {"FORKABLE_ENV": ""}), ["pet-pix"]) == []
