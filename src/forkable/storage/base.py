@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
+
+_SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]*$")
 
 
 class MissingMedia(Exception):
     """No object under that key."""
+
+
+class MediaUnavailable(Exception):
+    """The store cannot be reached or written to; the message is one line for an operator."""
 
 
 class MediaStore(Protocol):
@@ -20,3 +27,10 @@ class MediaStore(Protocol):
 
     def check(self) -> None:
         """Raise if the store cannot be written to (for /readyz)."""
+
+
+def checked_key(key: str) -> str:
+    """The key itself, or ValueError when it could leave its folder or prefix."""
+    if not _SAFE_KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"unsafe media key {key!r}")
+    return key

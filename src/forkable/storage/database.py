@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from forkable.db import Database
 from forkable.db.base import Base
 from forkable.db.types import utcnow
-from forkable.storage.base import MissingMedia
+from forkable.storage.base import MissingMedia, checked_key
 
 
 class MediaObject(Base):
@@ -37,7 +37,7 @@ class DatabaseMediaStore:
         self.database = database
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        site_id = key.split("/", 1)[0]
+        site_id = checked_key(key).split("/", 1)[0]
         with self.database.transaction() as session:
             session.execute(delete(MediaObject).where(MediaObject.key == key))
             session.add(
@@ -48,14 +48,16 @@ class DatabaseMediaStore:
 
     def get(self, key: str) -> bytes:
         with self.database.session() as session:
-            data = session.scalar(select(MediaObject.data).where(MediaObject.key == key))
+            data = session.scalar(
+                select(MediaObject.data).where(MediaObject.key == checked_key(key))
+            )
         if data is None:
             raise MissingMedia(key)
         return data
 
     def delete(self, key: str) -> None:
         with self.database.transaction() as session:
-            session.execute(delete(MediaObject).where(MediaObject.key == key))
+            session.execute(delete(MediaObject).where(MediaObject.key == checked_key(key)))
 
     def check(self) -> None:
         with self.database.session() as session:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 
-from forkable.storage.base import MissingMedia
-
-_SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9/_.-]*$")
+from forkable.storage.base import MissingMedia, checked_key
 
 
 class LocalMediaStore:
@@ -19,9 +16,7 @@ class LocalMediaStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        if not _SAFE_KEY.match(key) or ".." in key.split("/"):
-            raise ValueError(f"unsafe media key {key!r}")
-        return self.root / key
+        return self.root / checked_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
