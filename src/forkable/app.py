@@ -29,8 +29,7 @@ from forkable.services import Services
 from forkable.settings import Settings, SettingsError, check_production, site_payment_problems
 from forkable.sites import Site, SiteRegistry
 from forkable.sites_watch import SiteWatcher
-from forkable.storage import LocalMediaStore, MediaStore
-from forkable.storage.database import DatabaseMediaStore
+from forkable.storage import open_store
 from forkable.web import account_pages, api_docs, health, pages, payment_pages
 from forkable.web.admin_actions import router as admin_actions_router
 from forkable.web.admin_pages import router as admin_pages_router
@@ -109,11 +108,7 @@ def build_services(
     )
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
-    store: MediaStore = (
-        DatabaseMediaStore(database)
-        if settings.media == "database"
-        else LocalMediaStore(settings.media_dir)
-    )
+    store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
     resolver = resolver or ProviderResolver(settings, metrics=metrics)
     config = runner_config or RunnerConfig(
         workers=settings.workers, lease_seconds=settings.job_lease_seconds

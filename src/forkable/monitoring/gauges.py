@@ -30,7 +30,9 @@ def scrape_gauges(services: Services) -> list[Metric]:
     sites = sorted(site.id for site in services.sites)
     for site in services.sites:
         services.metrics.warm(site.id, site.manifest.pricing.currency)
-    components = core_components(services.database, services.settings.data_dir)
+    components = core_components(
+        services.database, services.settings.data_dir, services.store.check
+    )
     ready = GaugeMetricFamily(
         "forkable_ready",
         "1 when a /readyz component answers, 0 when it fails.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from forkable.db import Database
@@ -30,6 +31,24 @@ def data_dir_status(data_dir: os.PathLike[str]) -> Component:
     return {"status": "ok"}
 
 
-def core_components(database: Database, data_dir: os.PathLike[str]) -> dict[str, Component]:
-    """The components whose failure makes this process unready."""
-    return {"database": database_status(database), "storage": data_dir_status(data_dir)}
+def media_status(check: Callable[[], None]) -> Component:
+    """The media store's own check (a folder takes a file, a bucket takes an object)."""
+    try:
+        check()
+    except Exception as exc:
+        return {"status": "error", "detail": str(exc) or type(exc).__name__}
+    return {"status": "ok"}
+
+
+def core_components(
+    database: Database,
+    data_dir: os.PathLike[str],
+    check_media: Callable[[], None] | None = None,
+) -> dict[str, Component]:
+    """The components whose failure makes this process unready.
+
+    ``check_media`` is the media store's check where the store is at hand (the server); without
+    it, storage means the data dir.
+    """
+    storage = data_dir_status(data_dir) if check_media is None else media_status(check_media)
+    return {"database": database_status(database), "storage": storage}

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from forkable.settings.errors import SettingsError
+from forkable.settings.media_url import MediaFolder
 from forkable.settings.payments import stripe_env_suffix
 
 if TYPE_CHECKING:
@@ -40,10 +41,10 @@ def production_problems(settings: Settings) -> list[str]:
             f"CRON_SECRET is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more random "
             "characters (openssl rand -hex 32)"
         )
-    if settings.serverless and settings.media == "local":
+    if settings.serverless and isinstance(settings.media_location, MediaFolder):
         problems.append(
             "a local media folder on a serverless host loses every photo: "
-            "set FORKABLE_MEDIA=database"
+            "set FORKABLE_MEDIA_URL to db: or s3://bucket/prefix (or FORKABLE_MEDIA=database)"
         )
     if settings.serverless and settings.uses_sqlite:
         problems.append(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, EnvSettingsSource
 
 from forkable.settings.payments import PER_SITE_PREFIXES
+from forkable.settings.storage import AWS_PREFIX
 
 
 def _per_site(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -36,4 +37,7 @@ class MappingEnvSource(EnvSettingsSource):
         values = super().__call__()
         for field_name, prefix in PER_SITE_PREFIXES.items():
             values[field_name] = _per_site(self.environ, prefix)
+        values["aws_environment"] = {
+            name: value for name, value in self.environ.items() if name.startswith(AWS_PREFIX)
+        }
         return values

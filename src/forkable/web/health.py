@@ -23,7 +23,7 @@ async def healthz() -> dict[str, str]:
 def readyz(services: ServicesDep) -> JSONResponse:
     """200 when every component answers, 503 naming the ones that do not."""
     components: dict[str, dict[str, Any]] = core_components(
-        services.database, services.settings.data_dir
+        services.database, services.settings.data_dir, services.store.check
     )
     degraded = services.resolver.degraded()
     # An open breaker degrades image making, not the site: pages, sign-in and payments still
