@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,20 +150,59 @@ def create_app(
     registry = sites if isinstance(sites, SiteRegistry) else SiteRegistry(sites)
     check_sites_for_production(settings, registry)
     services = services or build_services(registry, settings, database=database)
-    database = services.database
-    should_migrate = database.is_sqlite if migrate is None else migrate
     alerts = _alerts_runtime(services) if settings.alerts_active else None
     access_log = (
         AccessLog(settings.resolved_log_format)
         if settings.access_log and services.metrics.enabled
         else None
     )
+    lifespan = _lifespan(
+        settings,
+        registry,
+        services,
+        migrate=services.database.is_sqlite if migrate is None else migrate,
+        run_jobs=run_jobs,
+        alerts=alerts,
+        access_log=access_log,
+    )
+    init_sentry(settings)  # before the app exists: its integration wraps the app class
+    app = FastAPI(
+        title="forkable",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.alerts = alerts
+    app.state.templates = build_templates()
+    install_error_handlers(app)
+    _include_routes(app)
+    _add_middleware(app, settings, registry, services.metrics, access_log)
+    if alerts is not None:
+        alerts.install(app)
+    return app
+
+
+def _lifespan(
+    settings: Settings,
+    registry: SiteRegistry,
+    services: Services,
+    *,
+    migrate: bool,
+    run_jobs: bool,
+    alerts: AlertsRuntime | None,
+    access_log: AccessLog | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What starts with the app (migrations, site sync, threads) and stops with it."""
+    database = services.database
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tune_allocator()  # every serving process, uvicorn's workers included
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if should_migrate:
+        if migrate:
             upgrade(database)
         sync_sites(database, registry)
         watcher = _site_watcher(registry, settings, database)
@@ -191,19 +230,10 @@ def create_app(
             database.dispose()
             services.metrics.stop()
 
-    init_sentry(settings)  # before the app exists: its integration wraps the app class
-    app = FastAPI(
-        title="forkable",
-        version=__version__,
-        lifespan=lifespan,
-        openapi_url="/api/openapi.json",
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.services = services
-    app.state.alerts = alerts
-    app.state.templates = build_templates()
-    install_error_handlers(app)
+    return lifespan
+
+
+def _include_routes(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(pages.router)
@@ -214,6 +244,15 @@ def create_app(
     app.include_router(api_docs.router)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def _add_middleware(
+    app: FastAPI,
+    settings: Settings,
+    registry: SiteRegistry,
+    metrics: Metrics,
+    access_log: AccessLog | None,
+) -> None:
     # Outermost first: routing must see every request, headers must cover every response.
     # Bodies are capped inside routing: an unknown host's 404 waits for no body.
     app.add_middleware(BodyLimitMiddleware, timeout_seconds=settings.body_timeout_seconds)
@@ -221,11 +260,6 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     # Before anything reads the client's address: throttles, audit rows, logs.
     app.add_middleware(ForwardedClientMiddleware, trusted=TrustedProxies(settings.trusted_proxies))
-    if services.metrics.enabled:
+    if metrics.enabled:
         # Outermost: every response, an unknown host's 404 too, is counted and carries its id.
-        app.add_middleware(
-            InstrumentationMiddleware, metrics=services.metrics, access_log=access_log
-        )
-    if alerts is not None:
-        alerts.install(app)
-    return app
+        app.add_middleware(InstrumentationMiddleware, metrics=metrics, access_log=access_log)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from forkable.cli.remote_deploy import run_remote_deploy
 from forkable.deploy.bundle import GENERATED_FILES
-from forkable.deploy.remote import run_remote_deploy
 from forkable.testing.fake_github import FakeGitHub
 from forkable.testing.fake_vercel import FakeVercel
 

@@ -326,6 +326,51 @@ def _refund_audited(session: Session, purchase_id: str) -> bool:
     )
 
 
+def _check_webhook_refunded(session: Session, purchase_id: str, stripe_refund: str | None) -> None:
+    """Nothing was clawed back: fine only if Stripe's own webhook claimed it meanwhile (our
+    refund call made it send one); anything else is a repeat."""
+    status = session.scalar(select(Purchase.status).where(Purchase.id == purchase_id))
+    if (
+        stripe_refund is None
+        or status != PurchaseStatus.REFUNDED
+        or _refund_audited(session, purchase_id)
+    ):
+        raise AdminError(_NOT_REFUNDABLE[PurchaseStatus.REFUNDED])
+
+
+def _audit_refund(
+    session: Session,
+    actor: Actor,
+    purchase: Purchase,
+    reason: str,
+    *,
+    stripe_refund: str | None,
+    clawed_back: int,
+    balance: Balance,
+) -> AuditEntry:
+    user_email = session.scalar(select(User.email).where(User.id == purchase.user_id))
+    return write_audit(
+        session,
+        actor,
+        "purchase.refund",
+        target_type="purchase",
+        target_id=purchase.id,
+        details={
+            "reason": reason,
+            "user_id": purchase.user_id,
+            "email": user_email,
+            "pack": purchase.pack_name,
+            "tokens": purchase.tokens,
+            "amount_cents": purchase.amount_cents,
+            "currency": purchase.currency,
+            "provider": purchase.provider,
+            "stripe_refund_id": stripe_refund,
+            "tokens_clawed_back": clawed_back,
+            "available_after": balance.available,
+        },
+    )
+
+
 def refund_purchase(
     database: Database,
     accounts: StripeAccounts | None,
@@ -352,37 +397,17 @@ def refund_purchase(
             f"refunded by an admin: {reason}",
             actor=actor.email,
         )
-        clawed = outcome.action == "clawed_back"
-        if not clawed:
-            # Only Stripe's own webhook may have claimed it meanwhile; anything else is a repeat.
-            status = session.scalar(select(Purchase.status).where(Purchase.id == purchase.id))
-            if (
-                stripe_refund is None
-                or status != PurchaseStatus.REFUNDED
-                or _refund_audited(session, purchase.id)
-            ):
-                raise AdminError(_NOT_REFUNDABLE[PurchaseStatus.REFUNDED])
-        user_email = session.scalar(select(User.email).where(User.id == purchase.user_id))
+        if outcome.action != "clawed_back":
+            _check_webhook_refunded(session, purchase.id, stripe_refund)
         balance = get_balance(session, purchase.user_id)
-        audit = write_audit(
+        audit = _audit_refund(
             session,
             actor,
-            "purchase.refund",
-            target_type="purchase",
-            target_id=purchase.id,
-            details={
-                "reason": reason,
-                "user_id": purchase.user_id,
-                "email": user_email,
-                "pack": purchase.pack_name,
-                "tokens": purchase.tokens,
-                "amount_cents": purchase.amount_cents,
-                "currency": purchase.currency,
-                "provider": purchase.provider,
-                "stripe_refund_id": stripe_refund,
-                "tokens_clawed_back": outcome.tokens_taken_back,
-                "available_after": balance.available,
-            },
+            purchase,
+            reason,
+            stripe_refund=stripe_refund,
+            clawed_back=outcome.tokens_taken_back,
+            balance=balance,
         )
         return RefundDone(
             audit_id=audit.id,

@@ -1,4 +1,4 @@
-"""`forkable deploy`: the docker target here; vercel and github in `forkable.deploy.remote`."""
+"""`forkable deploy`: the docker target here; vercel and github in `forkable.cli.remote_deploy`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from forkable.deploy.wheel import WheelError
 from forkable.manifest import ManifestError
 
 TARGETS = ("vercel", "docker", "github")
-REMOTE_MODULE = "forkable.deploy.remote"
+# Imported by name so that a forkable without the remote deploy code still runs docker.
+REMOTE_MODULE = "forkable.cli.remote_deploy"
+REMOTE_LIBRARY = "forkable.deploy.remote"
 
 
 def run_deploy(path: Path, target: str, dry_run: bool) -> None:
@@ -26,9 +28,9 @@ def run_deploy(path: Path, target: str, dry_run: bool) -> None:
     try:
         remote = importlib.import_module(REMOTE_MODULE)
     except ModuleNotFoundError as exc:
-        if exc.name != REMOTE_MODULE:
+        if exc.name not in (REMOTE_MODULE, REMOTE_LIBRARY):
             fail(f"the {target} target needs the Python module {exc.name!r}: install it")
-        fail(f"the {target} target is not available in this forkable ({REMOTE_MODULE} is missing)")
+        fail(f"the {target} target is not available in this forkable ({exc.name} is missing)")
     result = remote.run_remote_deploy(path, target, dry_run)
     if isinstance(result, int) and not isinstance(result, bool) and result != 0:
         raise typer.Exit(result)

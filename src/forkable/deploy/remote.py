@@ -1,7 +1,12 @@
-"""`forkable deploy --target github|vercel`: the steps in order, timed, and what a failure left."""
+"""Remote deploys to GitHub (and Vercel): the steps in order, timed, and what a failure left.
+
+This returns what it made and raises `RemoteDeployError` (or `ManifestError` for a site that
+fails its checks); `forkable.cli.remote_deploy` prints and exits.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -9,20 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import typer
-
 from forkable import __version__
 from forkable.deploy.bundle import GITHUB_FILES, VERCEL_FILES, render_bundle, write_bundle
 from forkable.deploy.github import GitHub, PushResult, Repository, github_client
 from forkable.deploy.http_retry import RemoteDeployError, WaitBudget
 from forkable.deploy.remote_bundle import SiteFile, site_bundle, site_secrets
 from forkable.deploy.remote_plan import print_plan
-from forkable.deploy.remote_settings import (
-    RemoteSettings,
-    RemoteSettingsError,
-    load_remote_settings,
-    process_environ,
-)
+from forkable.deploy.remote_settings import RemoteSettings
 from forkable.deploy.vercel import (
     Deployment,
     DomainResult,
@@ -33,7 +31,7 @@ from forkable.deploy.vercel import (
     vercel_client,
 )
 from forkable.deploy.wheel import running_wheel
-from forkable.manifest import ManifestError, SiteSource, load_site
+from forkable.manifest import SiteSource, load_site
 from forkable.providers.catalog import build_catalog
 
 TARGETS = ("github", "vercel")
@@ -126,41 +124,9 @@ class _Steps:
         return StepFailed(name, cause, self._done, list(self._pending.values()))
 
 
-def _redactor(settings: RemoteSettings) -> Callable[[str], str]:
-    # Real tokens are long; masking a short test value would garble ordinary words.
-    tokens = [t for t in (settings.github_token, settings.vercel_token) if t and len(t) >= 8]
-
-    def redact(text: str) -> str:
-        for token in tokens:
-            text = text.replace(token, "***")
-        return text
-
-    return redact
-
-
-def run_remote_deploy(
-    path: Path, target: str, dry_run: bool, *, environ: Mapping[str, str] | None = None
-) -> None:
-    """The CLI's `deploy --target github|vercel`: print each step; one line per problem."""
-    from forkable.cli.output import fail
-
-    try:
-        settings = load_remote_settings(process_environ() if environ is None else environ)
-    except RemoteSettingsError as exc:
-        fail(*exc.problems)
-    redact = _redactor(settings)  # belt and braces: no message should hold a token anyway
-
-    def echo(line: str) -> None:
-        typer.echo(redact(line))
-
-    try:
-        deploy_remote(path, target, settings, dry_run=dry_run, echo=echo)
-    except ManifestError as exc:
-        fail(*(str(problem) for problem in exc.problems))
-    except StepFailed as exc:
-        fail(redact(str(exc)), *(redact(line) for line in exc.progress_lines()))
-    except RemoteDeployError as exc:
-        fail(redact(str(exc)))
+def _stdout_line(line: str) -> None:
+    sys.stdout.write(f"{line}\n")
+    sys.stdout.flush()
 
 
 def deploy_remote(
@@ -169,10 +135,11 @@ def deploy_remote(
     settings: RemoteSettings,
     *,
     dry_run: bool = False,
-    echo: Echo = typer.echo,
+    echo: Echo = _stdout_line,
 ) -> RemoteResult | None:
     """Ship ``path`` to GitHub (and Vercel); None for a dry run; raise RemoteDeployError."""
-    # `forkable fork --deploy` calls this rather than run_remote_deploy to handle errors itself.
+    # Without an ``echo`` the progress lines go to stdout, as the command prints them.
+    # The CLI's `deploy` and `fork --deploy` both call this and handle the errors themselves.
     if target not in TARGETS:
         raise RemoteDeployError(f"unknown remote target {target!r}: use github or vercel")
     source = load_site(path, build_catalog())  # the checks `forkable check` makes

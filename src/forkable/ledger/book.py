@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -139,23 +139,18 @@ def _book(
     savepoint = session.begin_nested()
     connection = session.connection()
     try:
-        change = {
-            "p_user_id": user_id,
-            "p_site_id": site_id,
-            "p_amount": amount,
-            "p_held_delta": held_delta,
-        }
-        if min_available is None:
-            row = connection.execute(_CHANGE_ACCOUNT, change).one_or_none()
-        else:
-            change["p_min_available"] = min_available
-            row = connection.execute(_CHANGE_ACCOUNT_GUARDED, change).one_or_none()
+        row = _change_balance(
+            connection,
+            site_id=site_id,
+            user_id=user_id,
+            amount=amount,
+            held_delta=held_delta,
+            min_available=min_available,
+        )
         if row is None:
             savepoint.rollback()
-            if find_entry(session, site_id, ref) is not None:
-                return None  # already booked: a repeat is not refused for want of tokens
-            current = get_balance(session, user_id)
-            raise InsufficientTokens(needed=held_delta - amount, available=current.available)
+            _refuse_unless_booked(session, site_id, user_id, ref, needed=held_delta - amount)
+            return None  # already booked: a repeat is not refused for want of tokens
         # Both statements run on the session's connection, as Core: accounts and entries are
         # never read back through this session, and the ORM's bulk-statement handling and
         # unit of work would cost more than the SQL itself.
@@ -183,6 +178,38 @@ def _book(
     savepoint.commit()
     note(session, LedgerBooked(site_id, kind, amount, held_delta))
     return entry_id
+
+
+def _change_balance(
+    connection: Connection,
+    *,
+    site_id: str,
+    user_id: int,
+    amount: int,
+    held_delta: int,
+    min_available: int | None,
+) -> Row[tuple[int, int]] | None:
+    """The account's new (balance, held); None when ``min_available`` would not be left."""
+    change = {
+        "p_user_id": user_id,
+        "p_site_id": site_id,
+        "p_amount": amount,
+        "p_held_delta": held_delta,
+    }
+    if min_available is None:
+        return connection.execute(_CHANGE_ACCOUNT, change).one_or_none()
+    change["p_min_available"] = min_available
+    return connection.execute(_CHANGE_ACCOUNT_GUARDED, change).one_or_none()
+
+
+def _refuse_unless_booked(
+    session: Session, site_id: str, user_id: int, ref: str, *, needed: int
+) -> None:
+    """Raise InsufficientTokens, unless ``ref`` was booked before (then return)."""
+    if find_entry(session, site_id, ref) is not None:
+        return
+    current = get_balance(session, user_id)
+    raise InsufficientTokens(needed=needed, available=current.available)
 
 
 def credit(

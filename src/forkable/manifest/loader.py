@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from forkable.manifest.locate import LineIndex
-from forkable.manifest.schema import Manifest
+from forkable.manifest.schema import BrandTable, Manifest, TransformTable
 
 MANIFEST_NAME = "site.toml"
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
@@ -155,7 +155,16 @@ def _semantic_problems(
     manifest: Manifest,
     catalog: Catalog | None,
 ) -> Iterable[Problem]:
-    brand = manifest.brand
+    yield from _asset_problems(folder, file, index, manifest.brand)
+    yield from _duplicate_id_problems(file, index, manifest)
+    yield from _filter_choice_problems(file, index, manifest.transform)
+    if catalog is not None:
+        yield from _catalog_problems(file, index, manifest, catalog)
+
+
+def _asset_problems(
+    folder: Path, file: Path, index: LineIndex, brand: BrandTable
+) -> Iterable[Problem]:
     for key in ("logo", "favicon", "extra_css"):
         relative = getattr(brand, key)
         if relative is None:
@@ -169,9 +178,11 @@ def _semantic_problems(
             yield Problem(
                 file, index.line_of(loc), format_key(loc), f"unsupported file type (use {allowed})"
             )
-    transform = manifest.transform
+
+
+def _duplicate_id_problems(file: Path, index: LineIndex, manifest: Manifest) -> Iterable[Problem]:
     id_lists: list[tuple[tuple[str, str], list[str]]] = [
-        (("transform", "styles"), [style.id for style in transform.styles]),
+        (("transform", "styles"), [style.id for style in manifest.transform.styles]),
         (("pricing", "packs"), [pack.id for pack in manifest.pricing.packs]),
     ]
     for table, ids in id_lists:
@@ -183,6 +194,12 @@ def _semantic_problems(
                     file, index.line_of(item_loc), format_key(item_loc), f"duplicate id {item_id!r}"
                 )
             seen.add(item_id)
+
+
+def _filter_choice_problems(
+    file: Path, index: LineIndex, transform: TransformTable
+) -> Iterable[Problem]:
+    """A local provider or a fallback that names no local filter."""
     if transform.provider == "local" and transform.local_filter is None:
         loc = ("transform", "provider")
         yield Problem(
@@ -196,8 +213,13 @@ def _semantic_problems(
         yield Problem(
             file, index.line_of(loc), format_key(loc), "needs `fallback` naming a local filter"
         )
-    if catalog is None:
-        return
+
+
+def _catalog_problems(
+    file: Path, index: LineIndex, manifest: Manifest, catalog: Catalog
+) -> Iterable[Problem]:
+    """Providers, their parameters and filters that this installation does not have."""
+    transform = manifest.transform
     if catalog.providers and transform.provider not in catalog.providers:
         loc = ("transform", "provider")
         known = ", ".join(sorted(catalog.providers))

@@ -67,7 +67,15 @@ class Metrics:
         self.enabled = enabled
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
-        r = self.registry
+        self._add_http_metrics(self.registry)
+        self._add_generation_metrics(self.registry)
+        self._add_provider_metrics(self.registry)
+        self._add_account_metrics(self.registry)
+        self._add_money_metrics(self.registry)
+
+    # -- the metric objects, by topic --------------------------------------------------------
+
+    def _add_http_metrics(self, r: CollectorRegistry) -> None:
         self.http_requests = Counter(
             "forkable_http_requests",
             "HTTP requests by method, route template and status.",
@@ -91,6 +99,8 @@ class Metrics:
         self.requests = RequestTally(
             self.http_requests, self.http_duration, self.http_in_progress, HTTP_BUCKETS
         )
+
+    def _add_generation_metrics(self, r: CollectorRegistry) -> None:
         self.generations = Counter(
             "forkable_generations",
             "Finished generations by site, provider, style and outcome.",
@@ -116,6 +126,8 @@ class Metrics:
             ["site", "reason"],
             registry=r,
         )
+
+    def _add_provider_metrics(self, r: CollectorRegistry) -> None:
         self.provider_retries = Counter(
             "forkable_provider_retries",
             "Provider calls retried, by provider and what failed (HTTP status, timeout ...).",
@@ -141,6 +153,8 @@ class Metrics:
             ["site", "provider"],
             registry=r,
         )
+
+    def _add_account_metrics(self, r: CollectorRegistry) -> None:
         self.signups = Counter("forkable_signups", "Sign-ups by site.", ["site"], registry=r)
         self.logins = Counter(
             "forkable_logins",
@@ -148,6 +162,9 @@ class Metrics:
             ["site", "outcome"],
             registry=r,
         )
+
+    def _add_money_metrics(self, r: CollectorRegistry) -> None:
+        """Purchases, revenue, token movements and the Stripe webhooks that bring them."""
         self.purchases = Counter(
             "forkable_purchases",
             "Packs paid for, by site and currency.",

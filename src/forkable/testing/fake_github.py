@@ -64,8 +64,13 @@ class FakeGitHub(LoopbackService):
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._remaining = RATE_LIMIT
+        self._routes = [(m, re.compile(p), r) for m, p, r in self._endpoints()]
+        self.server = LoopbackServer(self._handle, port=port)
+
+    def _endpoints(self) -> list[tuple[str, str, Route]]:
+        """(method, path pattern, handler) of every endpoint the fake answers."""
         host = self._host
-        routes: list[tuple[str, str, Route]] = [
+        return [
             ("GET", r"^/user$", self._user),
             ("POST", r"^/user/repos$", lambda rq, _m: self._create(self.login, rq)),
             ("POST", r"^/orgs/([^/]+)/repos$", self._create_org_repo),
@@ -116,8 +121,6 @@ class FakeGitHub(LoopbackService):
             ("GET", _REPO + r"/actions/secrets/public-key$", self._public_key),
             ("PUT", _REPO + r"/actions/secrets/([^/]+)$", self._put_secret),
         ]
-        self._routes = [(m, re.compile(p), r) for m, p, r in routes]
-        self.server = LoopbackServer(self._handle, port=port)
 
     # -- lifecycle, scripting and inspection ----------------------------------------------
 
