@@ -67,19 +67,6 @@ def tune_allocator(environ: Mapping[str, str] | None = None) -> list[str]:
     return done
 
 
-def give_back_memory() -> bool:
-    """Return the memory glibc keeps free inside its heaps to the system (`malloc_trim`).
-
-    After a burst of photos a process holds a few hundred MB it has freed but glibc keeps
-    for reuse; the runner calls this once no job is in progress. False off glibc.
-    """
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True
-
-
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":

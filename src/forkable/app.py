@@ -16,7 +16,9 @@ from forkable.allocator import tune_allocator
 from forkable.db import Database, events
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
-from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.generations.announce import Announcer
+from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
+from forkable.generations.work import JobWork
 from forkable.observability.access_log import AccessLog
 from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import Metrics
@@ -41,6 +43,10 @@ from forkable.web.instrumentation import InstrumentationMiddleware
 from forkable.web.metrics import router as metrics_router
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
 from forkable.web.templating import build_templates
+from forkable.workers.announcer import QueueAnnouncer
+from forkable.workers.engine import queue_app
+from forkable.workers.maintenance import Maintenance
+from forkable.workers.process import QueueWorker, WorkerConfig
 
 if TYPE_CHECKING:
     from forkable.monitoring.alerts.runtime import AlertsRuntime
@@ -113,9 +119,18 @@ def build_services(
     config = runner_config or RunnerConfig(
         workers=settings.workers, lease_seconds=settings.job_lease_seconds
     )
-    runner = JobRunner(
-        database=database, store=store, sites=registry, resolver=resolver, config=config
+    wakeup = Wakeup()
+    # HTTP only: the generations' messages go to the shared queue, in their submit transaction.
+    announcer: Announcer = QueueAnnouncer(queue_app(database)) if settings.no_jobs else wakeup
+    work = JobWork(
+        database=database,
+        store=store,
+        sites=registry,
+        resolver=resolver,
+        announcer=announcer,
+        policy=config.policy,
     )
+    runner = JobRunner(database=database, work=work, wakeup=wakeup, config=config)
     return Services(
         settings=settings,
         database=database,
@@ -125,9 +140,42 @@ def build_services(
         limiter=RateLimiter(settings.redis_url),
         resolver=resolver,
         runner=runner,
+        announcer=announcer,
         payments=payment_gateway(settings),
         metrics=metrics,
     )
+
+
+def build_worker(
+    registry: SiteRegistry,
+    settings: Settings,
+    *,
+    database: Database,
+    concurrency: int,
+    resolver: ProviderResolver | None = None,
+) -> QueueWorker:
+    """A `forkable worker` process's parts: the same job work as the embedded runner, with its
+    messages and its sweep on the shared queue."""
+    metrics = Metrics(enabled=False)  # a worker serves no /metrics; its jobs' rows tell all
+    store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
+    announcer = QueueAnnouncer(queue_app(database))
+    policy = RunnerConfig().policy
+    work = JobWork(
+        database=database,
+        store=store,
+        sites=registry,
+        resolver=resolver or ProviderResolver(settings, metrics=metrics),
+        announcer=announcer,
+        policy=policy,
+    )
+    maintenance = Maintenance(
+        database=database,
+        announcer=announcer,
+        max_attempts=policy.max_attempts,
+        payments=payment_gateway(settings),
+    )
+    config = WorkerConfig(concurrency=concurrency, lease_seconds=settings.job_lease_seconds)
+    return QueueWorker(database=database, work=work, maintenance=maintenance, config=config)
 
 
 def create_app(

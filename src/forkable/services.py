@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from forkable.accounts.passwords import Passwords
 from forkable.db import Database
+from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner
 from forkable.observability.metrics import Metrics
 from forkable.payments.accounts import StripeAccounts
@@ -29,6 +30,7 @@ class Services:
     limiter: RateLimiter
     resolver: ProviderResolver
     runner: JobRunner
+    announcer: Announcer  # the runner's wake-up, or the shared queue with `serve --no-jobs`
     payments: StripeAccounts | None  # None in demo mode
     metrics: Metrics = field(default_factory=Metrics)
     # Decoding a 12-MP upload takes ~40 MB; a few at a time keeps a burst of them in bounds.

@@ -99,7 +99,7 @@ def _one_behind(database_url: str) -> str:
 def test_serve_refuses_a_postgresql_schema_that_is_not_up_to_date(
     tmp_path: Path, postgres_url: str, schema: str
 ) -> None:
-    env = _environment(tmp_path, postgres_url)
+    env = _environment(tmp_path, postgres_url) | {"FORKABLE_SCHEMA_WAIT_SECONDS": "1"}
     if schema == "one_behind":
         older = _forkable(env, "db", "upgrade", _one_behind(postgres_url))
         _out, err = older.communicate(timeout=60)

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("observability", "storage", "ledger"),
     ("providers", "accounts"),
     ("generations", "payments"),
+    ("workers",),
     ("services",),
     ("monitoring",),
     ("admin",),

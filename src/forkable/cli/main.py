@@ -62,11 +62,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    no_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--no-jobs",
+            help="Serve HTTP only: generations go to the shared queue for `forkable worker` "
+            "processes (PostgreSQL).",
+        ),
+    ] = False,
 ) -> None:
     """Serve one site, or every site in a folder of sites (routed by host name)."""
     from forkable.cli.serve import run_server
 
-    run_server(path, host=host, port=port, workers=workers)
+    run_server(path, host=host, port=port, workers=workers, no_jobs=no_jobs)
+
+
+@app.command()
+def worker(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A site folder or a folder of site folders.", show_default=False),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(help="Generations this process works on at once.", min=1, max=256),
+    ] = 4,
+) -> None:
+    """Run generation jobs and periodic maintenance from the shared queue; no HTTP."""
+    from forkable.cli.worker import run_worker
+
+    run_worker(path, concurrency=concurrency)
 
 
 @app.command()

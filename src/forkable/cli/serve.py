@@ -13,18 +13,34 @@ from forkable.app import create_app
 from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
 from forkable.db import Database
-from forkable.db.migrate import is_up_to_date, upgrade
+from forkable.db.migrate import upgrade, wait_until_up_to_date
 from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import fresh_multiprocess_dir
-from forkable.settings import check_production, load_settings
+from forkable.settings import check_production, load_settings, shared_limits_problem
+from forkable.workers.engine import QueueNeedsPostgres
 
 logger = logging.getLogger("forkable.serve")
 
 
-def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None:
+def prepare_shared_database(database: Database, *, wait_seconds: float) -> None:
+    """Wait for the schema that `forkable db upgrade` applies; fail in one line if it never
+    comes. Safe in any number of processes starting at once (it only reads)."""
+    if not wait_until_up_to_date(database, timeout=wait_seconds):
+        fail("the database schema is out of date: run `forkable db upgrade` first")
+
+
+def run_server(
+    path: Path | None, *, host: str, port: int, workers: int, no_jobs: bool = False
+) -> None:
     tune_allocator()  # before any thread starts (worker processes do it as their apps start)
+    if no_jobs:
+        # Read by the settings of this process and of uvicorn's worker processes.
+        os.environ["FORKABLE_NO_JOBS"] = "1"
     settings = load_settings()
     check_production(settings)
+    problem = shared_limits_problem(settings, more_than_one_process=workers > 1 or settings.no_jobs)
+    if problem is not None:
+        fail(problem)
     configure_logging(settings.resolved_log_format)
     sites_path = (path or settings.sites_path or default_sites_path()).resolve()
     registry = open_registry(sites_path)  # fail fast, before any worker starts
@@ -33,9 +49,11 @@ def run_server(path: Path | None, *, host: str, port: int, workers: int) -> None
     database = Database(settings.resolved_database_url)
     try:
         if database.is_sqlite:
+            if settings.no_jobs:
+                fail(str(QueueNeedsPostgres()))
             upgrade(database)
-        elif not is_up_to_date(database):
-            fail("the database schema is out of date: run `forkable db upgrade` first")
+        else:
+            prepare_shared_database(database, wait_seconds=settings.schema_wait_seconds)
     finally:
         database.dispose()
 

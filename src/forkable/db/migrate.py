@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -49,3 +50,17 @@ def upgrade(database: Database, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def wait_until_up_to_date(database: Database, *, timeout: float, interval: float = 1.0) -> bool:
+    """Wait for someone else's `forkable db upgrade`; True once the schema is current.
+
+    Processes started at the same moment as the migration (compose, Kubernetes) wait for it
+    instead of failing; False after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not is_up_to_date(database):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True

@@ -21,6 +21,7 @@ from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.generations import service
 from forkable.generations.admission import AdmissionPolicy, SpendCapReached, TooFast
+from forkable.generations.announce import Announcer
 from forkable.generations.models import Generation
 from forkable.generations.runner import JobRunner
 from forkable.generations.submission import submit_and_start
@@ -80,6 +81,7 @@ class Intake:
     database: Database
     store: MediaStore
     runner: JobRunner
+    announcer: Announcer
     resolver: ProviderResolver
     refusals: RefusalCounter
     upload_slots: threading.BoundedSemaphore
@@ -129,6 +131,7 @@ async def submit_generation(
             intake.database,
             intake.store,
             intake.runner,
+            intake.announcer,
             principal,
             image=image,
             style=style,

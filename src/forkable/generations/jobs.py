@@ -13,6 +13,7 @@ from forkable.db import Database
 from forkable.db.events import GenerationFinished, note
 from forkable.db.types import utcnow
 from forkable.generations import admission
+from forkable.generations.announce import Announcer
 from forkable.generations.messages import failure_message
 from forkable.generations.models import Generation, HoldState, Status, hold_ref
 from forkable.ledger.book import capture_hold, void_hold
@@ -31,7 +32,7 @@ class ClaimedJob:
 
 @dataclass(frozen=True)
 class Lease:
-    """A job's lease, given to a new generation's row when a worker will start it at once."""
+    """A job's lease, given to a new generation's row when its request runs it (serverless)."""
 
     owner: str
     expires_at: datetime
@@ -302,9 +303,10 @@ def requeue(
     generation_id: str,
     *,
     owner: str | None,
+    announcer: Announcer,
     expired_before: datetime | None = None,
 ) -> bool:
-    """Back to the queue for another attempt; the hold stays open."""
+    """Back to the queue for another attempt, announced to the workers; the hold stays open."""
     conditions = [Generation.id == generation_id, Generation.status == Status.RUNNING]
     if owner is not None:
         conditions.append(Generation.lease_owner == owner)
@@ -316,35 +318,15 @@ def requeue(
             .where(*conditions)
             .values(status=Status.QUEUED, lease_owner=None, lease_expires_at=None)
         )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        requeued = bool(result.rowcount)  # type: ignore[attr-defined]
+        if requeued:
+            announcer.announce(session, generation_id)
+    if requeued:
+        announcer.after_commit()
+    return requeued
 
 
-def release(database: Database, generation_id: str, *, owner: str) -> bool:
-    """Back to the queue as it was before ``owner`` leased it; for a job it never started.
-
-    The attempt the lease counted is given back. Like a claim this does not wait for the
-    disk: if a power cut undoes it, the job is still leased and the reaper requeues it.
-    """
-    with database.transaction(durable=False) as session:
-        result = session.execute(
-            update(Generation)
-            .where(
-                Generation.id == generation_id,
-                Generation.status == Status.RUNNING,
-                Generation.lease_owner == owner,
-            )
-            .values(
-                status=Status.QUEUED,
-                lease_owner=None,
-                lease_expires_at=None,
-                started_at=None,
-                attempts=Generation.attempts - 1,
-            )
-        )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def reap(database: Database, *, max_attempts: int) -> list[tuple[str, str]]:
+def reap(database: Database, *, max_attempts: int, announcer: Announcer) -> list[tuple[str, str]]:
     """Expired leases go back to the queue, or fail (tokens back) after the last attempt."""
     now = utcnow()
     with database.session() as session:
@@ -358,6 +340,24 @@ def reap(database: Database, *, max_attempts: int) -> list[tuple[str, str]]:
         if attempts >= max_attempts:
             if fail(database, generation_id, owner=None, reason=DEADLINE, expired_before=now):
                 actions.append((generation_id, "failed"))
-        elif requeue(database, generation_id, owner=None, expired_before=now):
+        elif requeue(database, generation_id, owner=None, announcer=announcer, expired_before=now):
             actions.append((generation_id, "requeued"))
     return actions
+
+
+def waiting_since(database: Database, before: datetime, *, limit: int) -> list[str]:
+    """Queued generations created before ``before``, oldest first: those a sweep announces
+    again, in case their message never reached the queue or was lost with a worker."""
+    with database.session() as session:
+        return list(
+            session.scalars(
+                select(Generation.id)
+                .where(
+                    Generation.status == Status.QUEUED,
+                    Generation.deleted_at.is_(None),
+                    Generation.created_at < before,
+                )
+                .order_by(Generation.created_at, Generation.id)
+                .limit(limit)
+            )
+        )

@@ -15,6 +15,7 @@ from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.generations import admission
 from forkable.generations.admission import AdmissionPolicy
+from forkable.generations.announce import Announcer
 from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.models import Generation, Status
 from forkable.generations.uploads import ValidatedImage
@@ -64,19 +65,18 @@ def submit(
     style: str | None,
     policy: AdmissionPolicy,
     idempotency_key: str | None,
-    generation_id: str | None = None,
     lease: Lease | None = None,
+    announcer: Announcer | None = None,
 ) -> Submitted:
     """Store the photo, then admit it, create the row and hold its cost in one transaction.
 
     Raises an `admission.Refused` or InsufficientTokens (nothing kept). With an
     Idempotency-Key already used by this user, returns the earlier generation and holds
-    nothing more. ``generation_id`` (made here when not given) lets the caller prepare for the
-    job before its row exists. With a ``lease`` the row starts out running, leased as
-    `jobs.claim_next` would have leased it, for a worker that starts it at once without
-    claiming it from the queue.
+    nothing more. With a ``lease`` the row starts out running, leased as `jobs.claim_next`
+    would have leased it, for the caller to run at once; else it is queued and ``announcer``
+    announces it in the same transaction (its `after_commit` is the caller's to call).
     """
-    generation_id = generation_id or new_generation_id()
+    generation_id = new_generation_id()
     key = input_key(principal.site_id, generation_id, image.extension)
     store.put(key, image.data, image.media_type)
     site_id, user_id = principal.site_id, principal.user_id
@@ -119,6 +119,8 @@ def submit(
                 amount=policy.cost_tokens,
                 ref=generation.ref,
             )
+            if lease is None and announcer is not None:
+                announcer.announce(session, generation_id)
     except BaseException:
         store.delete(key)
         raise

@@ -1,9 +1,8 @@
-"""Submitting a validated upload and getting its job going in this process.
+"""Submitting a validated upload and getting its job going.
 
-`service.submit` is the transaction (row + hold). Around it, this module does what lets a job
-start without delay when it can: the decoded pixels are kept for the worker, and when a worker
-is idle the new row is created already leased to this process, so the worker starts at once
-instead of claiming the job from the queue in a transaction of its own.
+`service.submit` is the transaction (row + hold, and the job's message when workers are
+elsewhere). On serverless hosts, where no thread outlives the request, the row is created
+leased to this process and the job runs here before the response.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.generations import service
 from forkable.generations.admission import AdmissionPolicy
+from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner
 from forkable.generations.uploads import ValidatedImage
 from forkable.storage import MediaStore
@@ -21,6 +21,7 @@ def submit_and_start(
     database: Database,
     store: MediaStore,
     runner: JobRunner,
+    announcer: Announcer,
     principal: Principal,
     *,
     image: ValidatedImage,
@@ -34,38 +35,21 @@ def submit_and_start(
     Inline (serverless hosts, no background workers) the job runs in this thread and has
     finished, succeeded or failed, when this returns. Raises what `service.submit` raises.
     """
-    generation_id = service.new_generation_id()
-    runner.keep_decoded(generation_id, image.image)
-    lease = runner.lease() if inline else runner.reserve_idle_worker()
-    reserved = lease is not None and not inline
-    try:
-        submitted = service.submit(
-            database,
-            store,
-            principal,
-            image=image,
-            style=style,
-            policy=policy,
-            idempotency_key=idempotency_key,
-            generation_id=generation_id,
-            lease=lease,
-        )
-    except BaseException:
-        _abandon(runner, generation_id, reserved)
-        raise
+    submitted = service.submit(
+        database,
+        store,
+        principal,
+        image=image,
+        style=style,
+        policy=policy,
+        idempotency_key=idempotency_key,
+        lease=runner.lease() if inline else None,
+        announcer=None if inline else announcer,
+    )
     if not submitted.created:  # an earlier submission with the same Idempotency-Key
-        _abandon(runner, generation_id, reserved)
         return submitted
-    if lease is None:
-        runner.notify()  # queued: the first free worker claims it
-    elif inline:
-        runner.run_leased(service.started_job(submitted.generation))
+    if inline:
+        runner.run_claimed(service.started_job(submitted.generation))
     else:
-        runner.start_leased(service.started_job(submitted.generation))
+        announcer.after_commit()
     return submitted
-
-
-def _abandon(runner: JobRunner, generation_id: str, reserved: bool) -> None:
-    runner.drop_decoded(generation_id)
-    if reserved:
-        runner.release()

@@ -7,6 +7,7 @@ from forkable.settings.errors import SettingsError
 from forkable.settings.guard import (
     MIN_OPERATOR_TOKEN_LENGTH,
     check_production,
+    shared_limits_problem,
     site_payment_problems,
 )
 from forkable.settings.loader import load_settings
@@ -28,6 +29,7 @@ __all__ = [
     "check_production",
     "load_settings",
     "normalise_database_url",
+    "shared_limits_problem",
     "site_payment_problems",
     "stripe_env_suffix",
 ]

@@ -75,6 +75,23 @@ class ProcessSettings(BaseModel):
         le=3600,
         allow_inf_nan=False,
     )
+    no_jobs: bool = variable(
+        "FORKABLE_NO_JOBS",
+        meaning="`1`: serve HTTP only and put generations on the shared queue for "
+        "`forkable worker` processes (PostgreSQL only; what `forkable serve --no-jobs` sets); "
+        "see [scaling](scaling.md)",
+        default=False,
+        shown_default="unset: jobs run in the serving process",
+    )
+    schema_wait_seconds: float = variable(
+        "FORKABLE_SCHEMA_WAIT_SECONDS",
+        meaning="how long `serve` and `worker` wait at start-up for `forkable db upgrade` to "
+        "bring a PostgreSQL schema up to date (processes started beside it), before they fail",
+        default=60.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
     body_timeout_seconds: float = variable(
         "FORKABLE_BODY_TIMEOUT_SECONDS",
         meaning="seconds a client has to send a request body, from its headers to its last "

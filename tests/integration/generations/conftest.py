@@ -15,8 +15,9 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations import service
 from forkable.generations.models import Generation
-from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
 from forkable.generations.uploads import validate_image
+from forkable.generations.work import JobWork
 from forkable.services import Services
 from forkable.storage import MediaStore
 
@@ -49,17 +50,19 @@ def one_worker_runner(
     store: MediaStore | None = None,
     lease_seconds: float = 5,
     poll_seconds: float = 0.05,
-    give_back_memory: Callable[[], object] = lambda: None,
 ) -> JobRunner:
-    """A runner of one worker (and its finisher) on the services' database."""
-    return JobRunner(
+    """A runner of one worker thread on the services' database."""
+    config = RunnerConfig(workers=1, lease_seconds=lease_seconds, poll_seconds=poll_seconds)
+    wakeup = Wakeup()
+    work = JobWork(
         database=services.database,
         store=store or services.store,
         sites=services.sites,
         resolver=services.resolver,
-        config=RunnerConfig(workers=1, lease_seconds=lease_seconds, poll_seconds=poll_seconds),
-        give_back_memory=give_back_memory,
+        announcer=wakeup,
+        policy=config.policy,
     )
+    return JobRunner(database=services.database, work=work, wakeup=wakeup, config=config)
 
 
 def queue_generations(services: Services, user: Principal, count: int) -> list[str]:

@@ -10,9 +10,11 @@ from tests.support.waiting import wait_until
 
 from forkable.db.types import utcnow
 from forkable.generations import jobs
+from forkable.generations.announce import Silent
 from forkable.generations.models import Status
-from forkable.generations.runner import JobRunner, RunnerConfig
+from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
 from forkable.generations.verify import verify_all
+from forkable.generations.work import JobWork
 from forkable.providers.base import Provider, TransformRequest, TransformResult
 from forkable.providers.resolver import Choice, ProviderResolver
 from forkable.services import Services
@@ -54,14 +56,17 @@ def test_a_job_outlives_its_first_lease_while_its_worker_works(
     user = make_user(3)
     (generation_id,) = queue_generations(services, user, 1)
     resolver = GatedResolver(services.resolver)
-    runner = JobRunner(
+    config = RunnerConfig(workers=1, lease_seconds=LEASE_SECONDS, poll_seconds=0.05)
+    wakeup = Wakeup()
+    work = JobWork(
         database=services.database,
         store=services.store,
         sites=services.sites,
         resolver=resolver,
-        config=RunnerConfig(workers=1, lease_seconds=LEASE_SECONDS, poll_seconds=0.05),
-        give_back_memory=lambda: None,
+        announcer=wakeup,
+        policy=config.policy,
     )
+    runner = JobRunner(database=services.database, work=work, wakeup=wakeup, config=config)
     runner.start()
     try:
         wait_until(lambda: resolver.provider is not None and resolver.provider.working.is_set())
@@ -75,7 +80,9 @@ def test_a_job_outlives_its_first_lease_while_its_worker_works(
         (row,) = generation_rows(services, [generation_id])
         assert (row.status, row.attempts, row.lease_owner) == (Status.RUNNING, 1, runner.owner)
         assert row.lease_expires_at is not None and row.lease_expires_at > first_expiry
-        assert jobs.reap(services.database, max_attempts=3) == []  # nothing of it expired
+        assert (
+            jobs.reap(services.database, max_attempts=3, announcer=Silent()) == []
+        )  # nothing of it expired
 
         resolver.provider.gate.set()
         wait_until(lambda: generation_rows(services, [generation_id])[0].status == Status.SUCCEEDED)

@@ -1,6 +1,8 @@
-"""Submitting starts the job at once on an idle worker, queues it otherwise, never loses it."""
+"""Submitting queues the job and wakes a worker, or runs it inline; a refusal keeps nothing."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -28,6 +30,7 @@ def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
         services.database,
         services.store,
         services.runner,
+        services.announcer,
         user,
         image=_photo(),
         style=None,
@@ -37,12 +40,6 @@ def _submit(services: Services, user: Principal, *, inline: bool) -> Submitted:
     )
 
 
-def _start_and_wait_for_an_idle_worker(services: Services) -> None:
-    services.runner.start()
-    wait_until(lambda: services.runner.reserve_idle_worker() is not None)
-    services.runner.release()
-
-
 def _generation(services: Services, generation_id: str) -> Generation:
     with services.database.session() as session:
         generation = session.scalar(select(Generation).where(Generation.id == generation_id))
@@ -50,26 +47,25 @@ def _generation(services: Services, generation_id: str) -> Generation:
     return generation
 
 
-def test_an_idle_worker_starts_the_job_from_the_submit_transaction(
+def test_the_job_is_queued_and_a_waiting_worker_runs_it(
     services: Services, make_user: MakeUser
 ) -> None:
     user = make_user(3)
-    _start_and_wait_for_an_idle_worker(services)
+    services.runner.start()
 
     submitted = _submit(services, user, inline=False)
 
-    generation = submitted.generation
-    assert generation.status == Status.RUNNING  # leased in the same transaction
-    assert generation.lease_owner == services.runner.owner and generation.attempts == 1
-    wait_until(lambda: _generation(services, generation.id).status == Status.SUCCEEDED)
-    assert _generation(services, generation.id).attempts == 1  # never claimed again
-    assert services.runner.reservations == 0
+    assert submitted.generation.status == Status.QUEUED
+    wait_until(lambda: _generation(services, submitted.generation.id).status == Status.SUCCEEDED)
+    assert _generation(services, submitted.generation.id).attempts == 1
     with services.database.session() as session:
         assert verify_all(session) == []
 
 
-def test_without_an_idle_worker_the_job_is_queued(services: Services, make_user: MakeUser) -> None:
-    user = make_user(3)  # the runner is not started: no worker is idle
+def test_without_a_worker_the_job_waits_in_the_queue(
+    services: Services, make_user: MakeUser
+) -> None:
+    user = make_user(3)  # the runner is not started
 
     submitted = _submit(services, user, inline=False)
 
@@ -89,16 +85,13 @@ def test_inline_the_job_has_finished_when_the_submit_returns(
     assert (generation.status, generation.attempts) == (Status.SUCCEEDED, 1)
 
 
-def test_a_refused_submit_gives_back_the_worker_and_the_pixels(
-    services: Services, make_user: MakeUser
-) -> None:
+def test_a_refused_submit_keeps_nothing(services: Services, make_user: MakeUser) -> None:
     user = make_user(0)
-    _start_and_wait_for_an_idle_worker(services)
+    services.runner.start()
 
     with pytest.raises(InsufficientTokens):
         _submit(services, user, inline=False)
 
-    assert services.runner.reservations == 0
-    assert len(services.runner.decoded) == 0
     with services.database.session() as session:
         assert session.scalar(select(Generation.id)) is None
+    assert not any(path.is_file() for path in Path(services.settings.media_dir).rglob("*"))

@@ -31,6 +31,7 @@ from forkable.db.base import Base, SiteRow
 from forkable.db.migrate import upgrade
 from forkable.db.types import utcnow
 from forkable.generations import jobs
+from forkable.generations.announce import Silent
 from forkable.generations.models import Generation
 from forkable.generations.service import submit
 from forkable.generations.uploads import validate_image
@@ -206,7 +207,7 @@ def build_machine(database: Database, media: Path) -> type[RuleBasedStateMachine
                     .where(Generation.id == generation_id)
                     .values(lease_expires_at=utcnow() - timedelta(seconds=1))
                 )
-            actions = dict(jobs.reap(database, max_attempts=2))
+            actions = dict(jobs.reap(database, max_attempts=2, announcer=Silent()))
             if self.attempts[generation_id] >= 2:  # the last attempt: failed, tokens back
                 assert actions.get(generation_id) == "failed"
                 self.held[user] -= cost

@@ -115,6 +115,7 @@ def _intake(services: ServicesDep) -> Intake:
         database=services.database,
         store=services.store,
         runner=services.runner,
+        announcer=services.announcer,
         resolver=services.resolver,
         refusals=services.metrics,
         upload_slots=services.upload_slots,

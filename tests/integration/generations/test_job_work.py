@@ -1,4 +1,4 @@
-"""A worker hands its result to the finisher and starts its next job while it is stored."""
+"""The job's one path, make -> store -> finish: stopping waits for it, a failed store fails it."""
 
 from __future__ import annotations
 
@@ -39,35 +39,7 @@ def _statuses(services: Services, ids: list[str]) -> list[tuple[Status, int]]:
     return [(g.status, g.attempts) for g in generation_rows(services, ids)]
 
 
-def test_the_worker_starts_the_next_job_while_the_last_result_is_stored(
-    services: Services, make_user: MakeUser
-) -> None:
-    user = make_user(3)
-    first, second = queue_generations(services, user, 2)
-    store = GatedStore(Path(services.settings.media_dir))
-    runner = one_worker_runner(services, store=store)
-    runner.start()
-    try:
-        assert store.waiting.wait(10)
-        # The only worker has claimed the second job while the first result waits for disk.
-        wait_until(lambda: _statuses(services, [second])[0][0] == Status.RUNNING)
-        assert _statuses(services, [first])[0] == (Status.RUNNING, 1)
-
-        store.gate.set()
-        wait_until(
-            lambda: (
-                _statuses(services, [first, second])
-                == [(Status.SUCCEEDED, 1), (Status.SUCCEEDED, 1)]
-            )
-        )
-    finally:
-        store.gate.set()
-        runner.stop()
-    with services.database.session() as session:
-        assert verify_all(session) == []
-
-
-def test_stopping_finishes_the_results_handed_over(services: Services, make_user: MakeUser) -> None:
+def test_stopping_lets_the_job_in_progress_finish(services: Services, make_user: MakeUser) -> None:
     user = make_user(3)
     (generation_id,) = queue_generations(services, user, 1)
     store = GatedStore(Path(services.settings.media_dir))
@@ -77,7 +49,7 @@ def test_stopping_finishes_the_results_handed_over(services: Services, make_user
     stopping = threading.Thread(target=runner.stop)
     stopping.start()
     stopping.join(0.2)
-    assert stopping.is_alive()  # still waiting for the finisher (a lower bound: 0.2 s at least)
+    assert stopping.is_alive()  # still waiting for the worker (a lower bound: 0.2 s at least)
     store.gate.set()
     stopping.join(10)
 

@@ -1,0 +1,41 @@
+"""`forkable worker`: load sites, wait for the schema, run the queue worker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from forkable.app import build_worker
+from forkable.asgi import default_sites_path, open_registry
+from forkable.cli.output import fail
+from forkable.cli.serve import prepare_shared_database
+from forkable.db import Database
+from forkable.db.sync import sync_sites
+from forkable.observability.logs import configure_logging
+from forkable.settings import check_production, load_settings, shared_limits_problem
+from forkable.workers.engine import QueueNeedsPostgres
+
+logger = logging.getLogger("forkable.worker")
+
+
+def run_worker(path: Path | None, *, concurrency: int) -> None:
+    settings = load_settings()
+    check_production(settings)
+    problem = shared_limits_problem(settings, more_than_one_process=True)
+    if problem is not None:
+        fail(problem)
+    configure_logging(settings.resolved_log_format)
+    sites_path = (path or settings.sites_path or default_sites_path()).resolve()
+    registry = open_registry(sites_path)
+    database = Database(settings.resolved_database_url)
+    if database.is_sqlite:
+        fail(str(QueueNeedsPostgres()))
+    prepare_shared_database(database, wait_seconds=settings.schema_wait_seconds)
+    sync_sites(database, registry)  # an upsert per site: safe beside other processes
+    worker = build_worker(registry, settings, database=database, concurrency=concurrency)
+    names = ", ".join(site.id for site in registry)
+    logger.info("worker %s: generations of %s, %d at a time", worker.owner, names, concurrency)
+    try:
+        worker.run()
+    finally:
+        worker.close()

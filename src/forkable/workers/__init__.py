@@ -1,0 +1,1 @@
+"""Generation jobs on the shared queue (Procrastinate on PostgreSQL), and periodic maintenance."""

@@ -1,0 +1,39 @@
+"""Announcing a queued generation on the shared queue, in the transaction that queued it."""
+
+from __future__ import annotations
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy.orm import Session
+
+from forkable.workers.engine import GENERATION_TASK, GENERATIONS_QUEUE
+
+
+class QueueAnnouncer:
+    """Defers "work on generation X" on the transaction's own connection: the message exists
+    if and only if the row it names was committed queued.
+
+    Each message carries the generation's id as its queueing lock, so at most one waits per
+    generation: announcing it again (a sweep, a retry) while one waits changes nothing.
+    """
+
+    def __init__(self, app: procrastinate.App) -> None:
+        self.app = app
+
+    def announce(self, session: Session, generation_id: str) -> None:
+        connection = session.connection().connection.driver_connection
+        deferrer = self.app.configure_task(
+            GENERATION_TASK,
+            queue=GENERATIONS_QUEUE,
+            queueing_lock=generation_id,
+            connection=connection,
+        )
+        try:
+            # A savepoint: a message already waiting must not abort the whole transaction.
+            with session.begin_nested():
+                deferrer.defer(generation_id=generation_id)
+        except AlreadyEnqueued:
+            pass
+
+    def after_commit(self) -> None:
+        pass  # PostgreSQL's NOTIFY, sent at the commit, wakes the workers
