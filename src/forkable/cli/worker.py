@@ -25,6 +25,9 @@ def run_worker(path: Path | None, *, concurrency: int) -> None:
     if problem is not None:
         fail(problem)
     configure_logging(settings.resolved_log_format)
+    # Procrastinate logs every job it starts and ends at INFO, with its whole context; the
+    # generation's row and our own lines say what happened. Its warnings and errors still show.
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
     sites_path = (path or settings.sites_path or default_sites_path()).resolve()
     registry = open_registry(sites_path)
     database = Database(settings.resolved_database_url)
