@@ -28,12 +28,16 @@ class QueueAnnouncer:
             queueing_lock=generation_id,
             connection=connection,
         )
+        # A savepoint, so that a message already waiting is refused without aborting the rest
+        # of the transaction. Plain statements on purpose: psycopg's `transaction()` would
+        # commit on its own if no statement had begun the session's transaction yet.
+        connection.execute("SAVEPOINT forkable_announce")
         try:
-            # A savepoint: a message already waiting must not abort the whole transaction.
-            with session.begin_nested():
-                deferrer.defer(generation_id=generation_id)
+            deferrer.defer(generation_id=generation_id)
         except AlreadyEnqueued:
-            pass
+            connection.execute("ROLLBACK TO SAVEPOINT forkable_announce")
+        else:
+            connection.execute("RELEASE SAVEPOINT forkable_announce")
 
     def after_commit(self) -> None:
         pass  # PostgreSQL's NOTIFY, sent at the commit, wakes the workers
