@@ -22,6 +22,8 @@ class QueueAnnouncer:
 
     def announce(self, session: Session, generation_id: str) -> None:
         connection = session.connection().connection.driver_connection
+        if connection is None:  # only a closed connection has none
+            raise RuntimeError("announcing needs the transaction's open connection")
         deferrer = self.app.configure_task(
             GENERATION_TASK,
             queue=GENERATIONS_QUEUE,

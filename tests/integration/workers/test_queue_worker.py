@@ -97,7 +97,7 @@ def test_a_worker_runs_the_generations_of_the_web(
     ids = [submit(web, user) for _ in range(4)]
     with _running(worker):
         wait_until(lambda: all(_row(web, i).status == Status.SUCCEEDED for i in ids), timeout=30)
-    assert [(r.attempts, r.hold_state) for r in map(lambda i: _row(web, i), ids)] == [
+    assert [(r.attempts, r.hold_state) for r in (_row(web, i) for i in ids)] == [
         (1, HoldState.CAPTURED)
     ] * 4
     assert all(waiting_messages(web, i) == 0 for i in ids)
