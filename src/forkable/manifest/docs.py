@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 import typing
@@ -106,7 +107,7 @@ def render() -> str:
         required = Manifest.model_fields.get(path)
         note = " (required)" if required is not None and required.is_required() else ""
         lines.append(f"## `{header}`{note}\n")
-        lines.append(f"{(model.__doc__ or '').strip()}\n")
+        lines.append(f"{inspect.cleandoc(model.__doc__ or '')}\n")
         lines.append("| key | type | default | meaning |")
         lines.append("| --- | --- | --- | --- |")
         for name, info in model.model_fields.items():

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -28,6 +28,8 @@ _ASSET_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 _LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 _PROMPT_WHITESPACE = frozenset({"\n", "\t"})
 _CHARACTER_NAMES = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab"}
+# Ten years: longer is "forever" in all but name, and 0 says that plainly.
+MAX_RETENTION_DAYS = 3650
 
 
 def line_breaking_character(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
@@ -123,6 +125,17 @@ def _asset_path(value: str) -> str:
     return value
 
 
+def _whole_days(value: object) -> object:
+    # Checked before the strict integer check so that 7.5 or "30" gets a message about days.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number of days, such as 30 (0 keeps forever)")
+    if not 0 <= value <= MAX_RETENTION_DAYS:
+        raise ValueError(
+            f"{value} days is out of range: use 0 (keep forever) to {MAX_RETENTION_DAYS} days"
+        )
+    return value
+
+
 def _non_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -143,6 +156,7 @@ AssetPath = Annotated[str, _OneLine, AfterValidator(_asset_path)]
 Text = Annotated[str, _OneLine, AfterValidator(_non_blank)]
 Prompt = Annotated[str, AfterValidator(_prompt_text), AfterValidator(_non_blank)]
 ParamValue = str | int | float | bool
+Days = Annotated[int, BeforeValidator(_whole_days)]
 # Keys and string values are checked together so that one bad value is one problem, not one
 # per member of the value union.
 Params = Annotated[dict[str, ParamValue], AfterValidator(_single_line_params)]
@@ -281,6 +295,29 @@ class LegalTable(_Table):
     )
 
 
+class RetentionTable(_Table):
+    """How long media are kept once their image is made; `0` keeps them forever.
+
+    Days count from when the image finished (made or failed). Past them the file is deleted
+    from the media store by the periodic maintenance; the image stays in the user's history,
+    its `result_url` becomes null, and the result's address answers 410 Gone.
+    """
+
+    photo_days: Days = Field(
+        default=30,
+        ge=0,
+        le=MAX_RETENTION_DAYS,
+        description="Days an uploaded photo is kept after its image is made (or has failed); "
+        "`0` keeps photos forever.",
+    )
+    result_days: Days = Field(
+        default=365,
+        ge=0,
+        le=MAX_RETENTION_DAYS,
+        description="Days a result image is kept after it is made; `0` keeps results forever.",
+    )
+
+
 class Manifest(_Table):
     """A whole site: the tables of `site.toml`."""
 
@@ -290,3 +327,4 @@ class Manifest(_Table):
     pricing: PricingTable = Field(default_factory=PricingTable)
     limits: LimitsTable = Field(default_factory=LimitsTable)
     legal: LegalTable
+    retention: RetentionTable = Field(default_factory=RetentionTable)

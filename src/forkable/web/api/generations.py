@@ -36,11 +36,25 @@ def generation_out(generation: Generation) -> GenerationOut:
         style=generation.style,
         cost=generation.cost,
         error=generation.error,
-        result_url=f"{base}/result" if generation.status == Status.SUCCEEDED else None,
+        # Null once the result has expired under the site's [retention] rule; the result
+        # route then answers 410 Gone for links kept from before.
+        result_url=f"{base}/result" if _has_result(generation) else None,
         input_url=f"{base}/input" if generation.input_key else None,
         created_at=generation.created_at,
         finished_at=generation.finished_at,
     )
+
+
+def _has_result(generation: Generation) -> bool:
+    return generation.status == Status.SUCCEEDED and generation.output_key is not None
+
+
+def _expired(what: str, since: str, days: int) -> ApiError:
+    """410 for media the site's retention rule deleted (the row outlives its files)."""
+    # The rule may have changed since (even to 0, keep forever): then no number is named.
+    when = f" {days} day{'s' if days != 1 else ''} after {since}" if days > 0 else ""
+    message = f"This {what} was deleted{when}, as this site's retention rule says."
+    return ApiError(410, "gone", message)
 
 
 # The photo is read from the stream by our own parser, so the form is described here.
@@ -177,7 +191,10 @@ def _media(
 @router.get(
     "/generations/{generation_id}/result",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **errors(404, 422)},
+    responses={
+        200: {"content": {"image/png": {}}},
+        **errors(404, 410, 422, said={410: "The result was deleted by the site's retention rule."}),
+    },
 )
 def get_result(
     generation_id: IdPath,
@@ -190,6 +207,8 @@ def get_result(
     generation = _owned(services, principal, generation_id)
     if generation.status != Status.SUCCEEDED:
         raise ApiError(404, "not_found", "This image is not ready.")
+    if generation.output_key is None:
+        raise _expired("image", "it was made", site.manifest.retention.result_days)
     filename = f"{site.id}-{generation.id[:8]}.png" if download else None
     return _media(services, generation.output_key, "image/png", filename)
 
@@ -197,14 +216,19 @@ def get_result(
 @router.get(
     "/generations/{generation_id}/input",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, **errors(404, 422)},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}},
+        **errors(404, 410, 422, said={410: "The photo was deleted by the site's retention rule."}),
+    },
 )
 def get_input(
-    generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep
+    generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep, site: SiteDep
 ) -> Response:
     """The uploaded photo as stored: re-encoded, without metadata."""
     generation = _owned(services, principal, generation_id)
     key = generation.input_key
+    if key is None and generation.finished_at is not None:
+        raise _expired("photo", "its image was made", site.manifest.retention.photo_days)
     media_type = "image/png" if key and key.endswith(".png") else "image/jpeg"
     return _media(services, key, media_type, None)
 

@@ -40,6 +40,7 @@ _MEANINGS = {
     404: "Not found on this site (or not yours).",
     408: "The request body did not arrive in time; the connection is closed.",
     409: "The current state does not allow it.",
+    410: "Gone for good: deleted under the site's retention rule.",
     413: "The request body is too large; the connection is closed.",
     415: "Not an accepted image type.",
     422: "The input is not valid (or the body is not valid JSON).",
