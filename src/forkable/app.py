@@ -24,6 +24,7 @@ from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import Metrics
 from forkable.observability.sentry import init_sentry
 from forkable.payments.accounts import StripeAccounts, stripe_accounts
+from forkable.periodic import Periodic
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
 from forkable.ratelimit import RateLimiter
@@ -131,6 +132,15 @@ def build_services(
         policy=config.policy,
     )
     runner = JobRunner(database=database, work=work, wakeup=wakeup, config=config)
+    payments = payment_gateway(settings)
+    maintenance = Maintenance(
+        database=database,
+        store=store,
+        sites=registry,
+        announcer=announcer,
+        max_attempts=config.max_attempts,
+        payments=payments,
+    )
     return Services(
         settings=settings,
         database=database,
@@ -141,7 +151,8 @@ def build_services(
         resolver=resolver,
         runner=runner,
         announcer=announcer,
-        payments=payment_gateway(settings),
+        payments=payments,
+        maintenance=maintenance,
         metrics=metrics,
     )
 
@@ -170,6 +181,8 @@ def build_worker(
     )
     maintenance = Maintenance(
         database=database,
+        store=store,
+        sites=registry,
         announcer=announcer,
         max_attempts=policy.max_attempts,
         payments=payment_gateway(settings),
@@ -257,8 +270,12 @@ def _lifespan(
         if watcher is not None:
             watcher.start()
         # Serverless hosts keep no process between requests: jobs run inside their request.
-        if run_jobs and not settings.inline_jobs:
+        # With --no-jobs, `forkable worker` processes run the jobs and the maintenance.
+        upkeep = _embedded_upkeep(services)
+        if run_jobs and not settings.inline_jobs and not settings.no_jobs:
             services.runner.start()
+            for periodic in upkeep:
+                periodic.start()
         if alerts is not None:
             alerts.start()
         if access_log is not None:
@@ -273,12 +290,31 @@ def _lifespan(
                 alerts.stop()
             if watcher is not None:
                 watcher.stop()
+            for periodic in upkeep:
+                periodic.stop()
             services.runner.stop()
             services.resolver.close()  # the providers' pooled connections
             database.dispose()
             services.metrics.stop()
 
     return lifespan
+
+
+# How often the embedded server runs the maintenance that workers run on the shared queue.
+RETENTION_SECONDS = 3600.0
+RECONCILE_SECONDS = 600.0
+
+
+def _embedded_upkeep(services: Services) -> list[Periodic]:
+    """Media retention hourly, and the payments reconcile in Stripe mode, in threads."""
+    upkeep = [Periodic("forkable-retention", RETENTION_SECONDS, services.maintenance.expire_media)]
+    if services.payments is not None:
+        upkeep.append(
+            Periodic(
+                "forkable-reconcile", RECONCILE_SECONDS, services.maintenance.reconcile_payments
+            )
+        )
+    return upkeep
 
 
 def _include_routes(app: FastAPI) -> None:

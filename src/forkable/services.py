@@ -16,6 +16,7 @@ from forkable.ratelimit import RateLimiter
 from forkable.settings import Settings
 from forkable.sites import SiteRegistry
 from forkable.storage import MediaStore
+from forkable.workers.maintenance import Maintenance
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     runner: JobRunner
     announcer: Announcer  # the runner's wake-up, or the shared queue with `serve --no-jobs`
     payments: StripeAccounts | None  # None in demo mode
+    maintenance: Maintenance
     metrics: Metrics = field(default_factory=Metrics)
     # Decoding a 12-MP upload takes ~40 MB; a few at a time keeps a burst of them in bounds.
     upload_slots: threading.BoundedSemaphore = field(

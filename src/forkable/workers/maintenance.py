@@ -15,9 +15,12 @@ from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.generations import jobs
 from forkable.generations.announce import Announcer
+from forkable.generations.retention import RetentionReport, expire_media
 from forkable.payments.accounts import StripeAccounts
 from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.service import reconcile
+from forkable.sites import SiteRegistry
+from forkable.storage import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +46,15 @@ class Maintenance:
         self,
         *,
         database: Database,
+        store: MediaStore,
+        sites: SiteRegistry,
         announcer: Announcer,
         max_attempts: int,
         payments: StripeAccounts | None,
     ) -> None:
         self.database = database
+        self.store = store
+        self.sites = sites
         self.announcer = announcer
         self.max_attempts = max_attempts
         self.payments = payments
@@ -70,6 +77,20 @@ class Maintenance:
             failed=sum(1 for _, action in reaped if action == "failed"),
             announced=len(waiting),
         )
+
+    def expire_media(self) -> RetentionReport:
+        """Photos and results past their site's `[retention]` days deleted, a batch per site;
+        again at once while a site has more waiting."""
+        while True:
+            report = expire_media(self.database, self.store, self.sites, now=utcnow())
+            if report.photos_deleted or report.results_deleted:
+                logger.info(
+                    "retention: %d photo(s) and %d result(s) deleted",
+                    report.photos_deleted,
+                    report.results_deleted,
+                )
+            if not report.more_waiting or not (report.photos_deleted or report.results_deleted):
+                return report
 
     def reconcile_payments(self) -> int:
         """Credit paid checkout sessions of the last days that no webhook credited; how many."""

@@ -47,6 +47,7 @@ class WorkerConfig:
     lease_seconds: float = 30.0
     sweep_cron: str = "* * * * * */15"  # every 15 seconds (croniter's sixth field)
     reconcile_cron: str = "*/10 * * * *"
+    retention_cron: str = "17 * * * *"  # hourly
     poll_seconds: float = 5.0  # LISTEN/NOTIFY wakes the worker at once; this is the fallback
 
 
@@ -152,3 +153,12 @@ class QueueWorker:
         )
         async def reconcile_payments(timestamp: int) -> None:
             await in_daemon_thread("forkable-reconcile", self.maintenance.reconcile_payments)
+
+        @app.periodic(cron=self.config.retention_cron, periodic_id="retention")
+        @app.task(
+            name="forkable.expire_media",
+            queue=MAINTENANCE_QUEUE,
+            priority=MAINTENANCE_PRIORITY,
+        )
+        async def expire_media(timestamp: int) -> None:
+            await in_daemon_thread("forkable-retention", self.maintenance.expire_media)

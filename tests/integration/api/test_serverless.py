@@ -108,7 +108,13 @@ def test_cron_maintenance_runs_queued_work(serverless: tuple[TestClient, Service
         "/api/v1/internal/maintenance", headers={"authorization": "Bearer cron-s3cret"}
     )
     assert answer.status_code == 200
-    assert answer.json() == {"requeued": 1, "failed": 0, "processed": 1}
+    assert answer.json() == {
+        "requeued": 1,
+        "failed": 0,
+        "processed": 1,
+        "photos_deleted": 0,
+        "results_deleted": 0,
+    }
     assert client.get(f"/api/v1/generations/{made.generation.id}").json()["status"] == "succeeded"
     with services.database.session() as session:
         assert verify_all(session) == []

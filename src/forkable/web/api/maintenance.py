@@ -31,11 +31,17 @@ _JOBS_PER_CALL = 3
     ),
 )
 async def maintenance(request: Request, services: ServicesDep) -> dict[str, int]:
-    """Reap expired leases and run a few queued generations (cron; needs CRON_SECRET)."""
+    """Reap expired leases, run a few queued generations and delete media past the sites'
+    retention (cron; needs CRON_SECRET)."""
     secret = services.settings.cron_secret
     if not secret:
         raise ApiError(404, "not_found", "Maintenance calls are not enabled here.")
     header = request.headers.get("authorization", "")
     if not same(header, f"Bearer {secret}"):
         raise ApiError(401, "unauthorized", "A valid cron secret is required.")
-    return await run_in_threadpool(services.runner.maintain, max_jobs=_JOBS_PER_CALL)
+    done = await run_in_threadpool(services.runner.maintain, max_jobs=_JOBS_PER_CALL)
+    expired = await run_in_threadpool(services.maintenance.expire_media)
+    return done | {
+        "photos_deleted": expired.photos_deleted,
+        "results_deleted": expired.results_deleted,
+    }
