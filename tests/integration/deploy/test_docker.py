@@ -233,6 +233,19 @@ def test_env_example_lists_every_variable_compose_reads(rendered: dict[str, Path
     assert {"FORKABLE_MEDIA_URL", "REDIS_URL", "DATABASE_URL"} <= listed
 
 
+def test_the_docs_describe_every_compose_service_and_link_the_scaling_guide(
+    rendered: dict[str, Path],
+) -> None:
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    for name in compose_of(rendered["coloringbook"])["services"]:
+        assert f"`{name}`" in deployment, name
+    assert "(scaling.md)" in deployment
+    assert "docs/scaling.md" in (ROOT / "README.md").read_text()
+    scaling = (ROOT / "docs" / "scaling.md").read_text()
+    for heading in ("## Topology", "## Sizing", "## When a piece fails"):
+        assert heading in scaling, heading
+
+
 def test_the_workflow_checks_tests_and_deploys_main_to_vercel(rendered: dict[str, Path]) -> None:
     text = (rendered["cartoonavatar"] / ".github/workflows/deploy.yml").read_text()
     workflow = YAML(typ="safe").load(text)
