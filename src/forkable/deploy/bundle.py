@@ -23,6 +23,11 @@ from forkable.sites import ASSETS_DIR
 PYTHON_VERSION = "3.11"  # the image's Python; Vercel runs its own default (3.12 or later)
 POSTGRES_VERSION = "15"
 REDIS_VERSION = "7"
+CADDY_VERSION = "2"  # compose.yaml's reverse proxy in front of the web replicas
+# MinIO tags dated releases, not versions: pinned, so every `up` runs the same store. Any
+# S3-compatible store can take its place (compose.yaml says how).
+MINIO_VERSION = "RELEASE.2025-09-07T16-13-09Z"
+MINIO_CLIENT_VERSION = "RELEASE.2025-08-13T08-35-41Z"
 NODE_VERSION = "20"
 MAX_DURATION = 300  # seconds: a generation runs inside its request on Vercel
 MAINTENANCE_PATH = "/api/v1/internal/maintenance"  # reaps expired leases; needs CRON_SECRET
@@ -185,11 +190,36 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
             False,
         ),
         EnvVar(
+            "FORKABLE_PORT",
+            "Docker only: the host port of the compose.yaml proxy, where the site answers "
+            "(8000 when blank).",
+            False,
+        ),
+        EnvVar(
+            "MINIO_ROOT_USER",
+            "Docker only: the user of the compose.yaml MinIO (3+ characters), which the app "
+            "signs in as.",
+            False,
+        ),
+        EnvVar(
+            "MINIO_ROOT_PASSWORD",
+            "Docker only: the password of the compose.yaml MinIO (8+ characters).",
+            False,
+        ),
+        EnvVar(
+            "FORKABLE_MEDIA_URL",
+            "Where photos and results live when the site runs on more than one machine: "
+            "s3://bucket/prefix (AWS S3, Cloudflare R2, MinIO), with AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY, AWS_REGION and, for R2 or MinIO, AWS_ENDPOINT_URL_S3. "
+            "compose.yaml sets its own bucket.",
+            False,
+        ),
+        EnvVar(
             "FORKABLE_TRUSTED_PROXIES",
-            "Docker behind a reverse proxy only: the address or network it connects from "
+            "Behind a reverse proxy of your own only: the address or network it connects from "
             "(e.g. 172.18.0.0/16), whose X-Forwarded-For names the client; without it every "
             "visitor shares the proxy's address and its login limits. Leave it unset on Vercel "
-            "and when clients connect directly.",
+            "and when clients connect directly; compose.yaml sets its own.",
             False,
         ),
     ]
@@ -249,6 +279,9 @@ def render_bundle(
         "python_version": PYTHON_VERSION,
         "postgres_version": POSTGRES_VERSION,
         "redis_version": REDIS_VERSION,
+        "caddy_version": CADDY_VERSION,
+        "minio_version": MINIO_VERSION,
+        "minio_client_version": MINIO_CLIENT_VERSION,
         "node_version": NODE_VERSION,
         "max_duration": MAX_DURATION,
         "gh": lambda expression: "${{ " + expression + " }}",

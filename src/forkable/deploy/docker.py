@@ -52,8 +52,10 @@ def run_commands(site: SiteSource) -> list[str]:
     return [
         f"cd {site.folder}",
         "cp -n .env.example .env      # then fill in the secrets it lists",
-        "docker compose up --build -d # the site, PostgreSQL and Redis; web is healthy in ~30 s",
-        "docker compose ps",
+        "docker compose up --build -d # proxy, web x2, worker, PostgreSQL, Redis, MinIO; "
+        "ready in ~1 min",
+        "docker compose ps            # every service healthy (migrate and bucket exited 0)",
         "docker compose exec web forkable users create you@example.com --admin",
-        "docker compose logs -f web",
+        "docker compose logs -f web worker",
+        "docker compose up -d --scale web=4 --scale worker=3  # more processes, same proxy",
     ]

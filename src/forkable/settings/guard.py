@@ -84,6 +84,23 @@ def site_payment_problems(settings: Settings, site_ids: Iterable[str]) -> list[s
     return problems
 
 
+def shared_limits_problem(settings: Settings, *, more_than_one_process: bool) -> str | None:
+    """Production with several processes needs Redis for its limits: the problem in one line.
+
+    ``more_than_one_process`` is the caller's to know: `serve --workers N` with N > 1,
+    `serve --no-jobs` (its jobs run in `forkable worker` processes) or a worker (which runs
+    beside at least one web process). Rate limits and login throttles kept in process memory
+    count only what that process saw, so N processes let up to N times each limit through.
+    """
+    if not settings.is_production or not more_than_one_process or settings.redis_url:
+        return None
+    return (
+        "FORKABLE_REDIS_URL is required in production with more than one process "
+        "(--workers > 1, --no-jobs or forkable worker): rate limits and login throttles "
+        "must be shared"
+    )
+
+
 def check_production(settings: Settings) -> None:
     """Refuse to start in production when a development default would be used."""
     problems = production_problems(settings)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -19,6 +22,7 @@ from forkable.deploy.docker import DockerError, deploy_docker
 from forkable.deploy.lint import find_tool
 from forkable.deploy.wheel import VendoredWheel
 from forkable.manifest import load_site
+from forkable.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -87,19 +91,159 @@ def test_the_dockerfile_runs_the_vendored_forkable_as_a_non_root_user(
     assert lines[-1] == 'CMD ["forkable", "serve", ".", "--host", "0.0.0.0", "--port", "8000"]'
 
 
-def test_compose_runs_the_site_with_postgres_and_redis(rendered: dict[str, Path]) -> None:
-    compose = YAML(typ="safe").load((rendered["pencilsketch"] / "compose.yaml").read_text())
-    services = compose["services"]
-    assert {"web", "db", "redis"} <= set(services)
-    for name in ("web", "db", "redis"):
+def compose_of(folder: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe").load((folder / "compose.yaml").read_text())
+    return loaded
+
+
+# Every service the scale-out issue asks for, and the two that set up the bucket and schema.
+LONG_RUNNING = {"proxy", "web", "worker", "db", "redis", "minio"}
+ONE_SHOT = {"migrate", "bucket"}
+APP_SERVICES = ("web", "worker", "migrate")
+
+
+def test_compose_names_every_service_of_the_scaled_out_site(rendered: dict[str, Path]) -> None:
+    services = compose_of(rendered["pencilsketch"])["services"]
+    assert set(services) == LONG_RUNNING | ONE_SHOT
+    for name in LONG_RUNNING:
         assert services[name]["healthcheck"]["test"], name
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ONE_SHOT:
+        assert services[name]["restart"] == "no", name
+        assert "healthcheck" not in services[name], name
+    for name in ("db", "redis", "minio"):
         assert services[name]["volumes"], name
+    assert services["db"]["image"] == "postgres:15-alpine"
+    assert services["minio"]["image"].startswith("minio/minio:RELEASE.")
+
+
+def test_web_runs_twice_serving_http_only_behind_the_one_published_port(
+    rendered: dict[str, Path],
+) -> None:
+    services = compose_of(rendered["coloringbook"])["services"]
     web = services["web"]
-    assert web["env_file"][0]["path"] == ".env"
-    assert web["environment"]["FORKABLE_DATABASE_URL"].startswith("postgresql://")
-    assert web["environment"]["FORKABLE_REDIS_URL"].startswith("redis://redis:")
-    assert web["depends_on"]["db"]["condition"] == "service_healthy"
+    assert web["command"][:3] == ["forkable", "serve", "."]
+    assert "--no-jobs" in web["command"]
+    assert web["deploy"]["replicas"] == 2
+    assert "/readyz" in " ".join(web["healthcheck"]["test"])
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert services["proxy"]["ports"] == ["${FORKABLE_PORT:-8000}:8000"]
+    assert services["proxy"]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+def test_the_proxy_balances_over_every_web_replica(rendered: dict[str, Path]) -> None:
+    compose = compose_of(rendered["coloringbook"])
+    mount = compose["services"]["proxy"]["configs"][0]
+    assert mount["target"] == "/etc/caddy/Caddyfile"
+    caddyfile = compose["configs"][mount["source"]]["content"]
+    assert re.search(r"^\s*name web$", caddyfile, re.MULTILINE)
+    assert re.search(r"^\s*port 8000$", caddyfile, re.MULTILINE)
+    assert "lb_policy round_robin" in caddyfile
+
+
+def test_the_proxy_config_is_valid_caddy(rendered: dict[str, Path], tmp_path: Path) -> None:
+    caddy = find_tool("caddy")
+    if caddy is None:
+        pytest.skip("caddy is not installed (optional: `caddy validate` of the proxy config)")
+    compose = compose_of(rendered["cartoonavatar"])
+    (tmp_path / "Caddyfile").write_text(compose["configs"]["caddyfile"]["content"])
+    result = subprocess.run(
+        [caddy, "validate", "--config", "Caddyfile", "--adapter", "caddyfile"],
+        cwd=tmp_path,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_worker_runs_jobs_and_gets_longer_than_a_lease_to_stop(
+    rendered: dict[str, Path],
+) -> None:
+    worker = compose_of(rendered["pencilsketch"])["services"]["worker"]
+    assert worker["command"] == ["forkable", "worker", "."]
+    assert "ports" not in worker
+    # Its health check asks the database its jobs come from (no `worker --check` exists).
+    assert "psycopg.connect" in " ".join(worker["healthcheck"]["test"])
+    grace = int(worker["stop_grace_period"].removesuffix("s"))
+    assert grace > load_settings({}).job_lease_seconds
+
+
+def test_every_app_service_reaches_postgres_redis_and_the_bucket(
+    rendered: dict[str, Path],
+) -> None:
+    services = compose_of(rendered["pencilsketch"])["services"]
+    minio = services["minio"]["environment"]
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["env_file"][0]["path"] == ".env", name
+        env = service["environment"]
+        assert env["FORKABLE_DATABASE_URL"].startswith("postgresql://forkable:"), name
+        assert env["FORKABLE_DATABASE_URL"].endswith("@db:5432/forkable"), name
+        assert env["FORKABLE_REDIS_URL"].startswith("redis://redis:"), name
+        assert env["FORKABLE_MEDIA_URL"] == "s3://forkable/media", name
+        assert env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000", name
+        assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"], name
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"], name
+        assert env["AWS_REGION"], name
+    # The one-shot bucket service makes the bucket the media URL names.
+    assert "mc mb --ignore-existing local/forkable" in services["bucket"]["command"][0]
     assert services["migrate"]["command"] == ["forkable", "db", "upgrade"]
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    for name in ("web", "worker"):
+        depends = services[name]["depends_on"]
+        for ready in ("db", "redis", "minio"):
+            assert depends[ready]["condition"] == "service_healthy", (name, ready)
+        for done in ONE_SHOT:
+            assert depends[done]["condition"] == "service_completed_successfully", (name, done)
+
+
+def test_the_app_trusts_forwarded_headers_from_the_proxy_alone(
+    rendered: dict[str, Path],
+) -> None:
+    compose = compose_of(rendered["coloringbook"])
+    services = compose["services"]
+    proxy_address = services["proxy"]["networks"]["edge"]["ipv4_address"]
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["FORKABLE_TRUSTED_PROXIES"] == proxy_address, name
+    settings = load_settings({"FORKABLE_TRUSTED_PROXIES": proxy_address})
+    assert settings.trusted_proxies == (proxy_address,)
+    # A fixed address in the edge network that no replica can be given.
+    (pool,) = compose["networks"]["edge"]["ipam"]["config"]
+    address = ipaddress.ip_address(proxy_address)
+    assert address in ipaddress.ip_network(pool["subnet"])
+    assert address not in ipaddress.ip_network(pool["ip_range"])
+    assert set(services["web"]["networks"]) == {"default", "edge"}
+    assert set(services["proxy"]["networks"]) == {"edge"}
+
+
+def test_env_example_lists_every_variable_compose_reads(rendered: dict[str, Path]) -> None:
+    folder = rendered["cartoonavatar"]
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", (folder / "compose.yaml").read_text()))
+    assert read == {"POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "FORKABLE_PORT"}
+    listed = {
+        line.split("=", 1)[0]
+        for line in (folder / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert read <= listed
+    assert {"FORKABLE_MEDIA_URL", "REDIS_URL", "DATABASE_URL"} <= listed
+
+
+def test_the_docs_describe_every_compose_service_and_link_the_scaling_guide(
+    rendered: dict[str, Path],
+) -> None:
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    for name in compose_of(rendered["coloringbook"])["services"]:
+        assert f"`{name}`" in deployment, name
+    assert "(scaling.md)" in deployment
+    assert "docs/scaling.md" in (ROOT / "README.md").read_text()
+    scaling = (ROOT / "docs" / "scaling.md").read_text()
+    for heading in ("## Topology", "## Sizing", "## When a piece fails"):
+        assert heading in scaling, heading
 
 
 def test_the_workflow_checks_tests_and_deploys_main_to_vercel(rendered: dict[str, Path]) -> None:
@@ -165,6 +309,7 @@ def test_deploy_docker_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert result.written == []
     assert sorted(p.relative_to(site) for p in site.rglob("*")) == before
     assert any("docker compose up --build" in command for command in result.commands)
+    assert any("--scale web=" in command for command in result.commands)
 
 
 def test_deploy_docker_again_updates_only_what_changed(tmp_path: Path) -> None:

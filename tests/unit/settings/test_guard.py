@@ -10,6 +10,7 @@ from forkable.settings import (
     load_settings,
     site_payment_problems,
 )
+from forkable.settings.guard import shared_limits_problem
 
 PRODUCTION_OK = {
     "FORKABLE_ENV": "production",
@@ -80,3 +81,42 @@ def test_every_site_needs_its_stripe_secrets_in_production() -> None:
         "signing secret of its endpoint"
     ]
     assert site_payment_problems(load_settings(environ | {"FORKABLE_ENV": ""}), ["pet-pix"]) == []
+
+
+SHARED_LIMITS_LINE = (
+    "FORKABLE_REDIS_URL is required in production with more than one process "
+    "(--workers > 1, --no-jobs or forkable worker): rate limits and login throttles "
+    "must be shared"
+)
+
+
+def test_production_with_several_processes_and_no_redis_is_one_line() -> None:
+    settings = load_settings(PRODUCTION_OK)
+    assert shared_limits_problem(settings, more_than_one_process=True) == SHARED_LIMITS_LINE
+    assert "\n" not in SHARED_LIMITS_LINE
+
+
+@pytest.mark.parametrize("name", ["FORKABLE_REDIS_URL", "REDIS_URL", "KV_URL"])
+def test_any_redis_variable_shares_the_limits(name: str) -> None:
+    settings = load_settings({**PRODUCTION_OK, name: "redis://127.0.0.1:6379/0"})
+    assert shared_limits_problem(settings, more_than_one_process=True) is None
+
+
+def test_one_process_keeps_its_limits_in_memory() -> None:
+    settings = load_settings(PRODUCTION_OK)
+    assert shared_limits_problem(settings, more_than_one_process=False) is None
+
+
+def test_development_with_several_processes_needs_no_redis() -> None:
+    settings = load_settings({"FORKABLE_DATABASE_URL": "postgresql://u@db/forkable"})
+    assert shared_limits_problem(settings, more_than_one_process=True) is None
+
+
+def test_a_blank_redis_url_counts_as_unset() -> None:
+    settings = load_settings({**PRODUCTION_OK, "FORKABLE_REDIS_URL": ""})
+    assert shared_limits_problem(settings, more_than_one_process=True) == SHARED_LIMITS_LINE
+
+
+def test_the_production_guard_alone_does_not_ask_for_redis() -> None:
+    # How many processes share the limits is the command's to say, not the environment's.
+    check_production(load_settings(PRODUCTION_OK))
