@@ -106,15 +106,3 @@ def check_production(settings: Settings) -> None:
     problems = production_problems(settings)
     if problems:
         raise SettingsError(problems)
-
-
-def shared_limits_problem(settings: Settings, *, more_than_one_process: bool) -> str | None:
-    """One line when production runs several processes without Redis: each would keep its
-    own rate limits and login throttles, and an attacker would get one allowance per process."""
-    if not settings.is_production or not more_than_one_process or settings.redis_url:
-        return None
-    return (
-        "FORKABLE_REDIS_URL is required in production with more than one process "
-        "(--workers > 1, --no-jobs or forkable worker): rate limits and login throttles "
-        "must be shared"
-    )
