@@ -78,7 +78,9 @@ def test_two_upgrades_at_once_take_turns_on_the_lock(tmp_path: Path, postgres_ur
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
         assert len(versions) == 1
         tables = set(inspect(database.engine).get_table_names()) - {"alembic_version"}
-        assert tables == set(Base.metadata.tables)
+        # The job queue's own tables (Procrastinate's) come with the schema on PostgreSQL.
+        ours = {name for name in tables if not name.startswith("procrastinate_")}
+        assert ours == set(Base.metadata.tables)
     finally:
         database.dispose()
 
