@@ -178,14 +178,18 @@ def test_a_photo_can_be_dropped_and_the_page_works_by_keyboard(
     expect(page.get_by_test_id("history-item")).to_have_count(1)
 
 
+EXPIRED = 12  # succeeded, but its result is past the site's retention: no result_url
+
+
 def _fake_generation(number: int) -> dict[str, object]:
+    expired = number == EXPIRED
     return {
         "id": f"gen-{number:02d}",
         "status": "succeeded" if number % 5 else "failed",
         "style": "kids",
         "cost": 1,
         "error": None if number % 5 else "The image service is busy right now.",
-        "result_url": "/assets/examples/coffee-after.png" if number % 5 else None,
+        "result_url": "/assets/examples/coffee-after.png" if number % 5 and not expired else None,
         "input_url": "/assets/examples/coffee-before.jpg",
         "created_at": "2025-01-02T10:00:00Z",
         "finished_at": "2025-01-02T10:00:02Z",
@@ -215,6 +219,9 @@ def test_history_loads_more_with_the_cursor(
     expect(failed.first.get_by_test_id("history-badge")).to_have_text("Failed")
     expect(failed.first).to_contain_text("The image service is busy right now.")
     expect(failed.first.get_by_test_id("history-download")).to_be_hidden()
+    expired = page.locator(f'[data-testid="history-item"][data-id="gen-{EXPIRED:02d}"]')
+    expect(expired.get_by_test_id("history-download")).to_be_hidden()
+    expect(items.first.get_by_test_id("history-download")).to_be_visible()
 
     load_more = page.get_by_test_id("load-more")
     load_more.click()

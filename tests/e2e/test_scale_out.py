@@ -138,7 +138,6 @@ def cluster(
             "FORKABLE_DATABASE_URL": postgres_url,
             "FORKABLE_REDIS_URL": redis_url,
             "FORKABLE_MEDIA_URL": f"s3://{s3_bucket.name}/{PREFIX}",
-            "FORKABLE_SECRET_KEY": secrets.token_hex(32),
             "FORKABLE_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
             "GEMINI_API_KEY": "scale-out-test",
             "FORKABLE_GEMINI_BASE_URL": gemini.url,

@@ -378,9 +378,10 @@
     error.textContent = status === "failed" ? generation.error ?? "" : "";
     error.hidden = status !== "failed";
 
+    // A result past the site's retention has no URL any more: nothing to download.
     const download = $(li, "[data-item-download]");
-    download.hidden = status !== "succeeded";
-    if (status === "succeeded") download.href = `${generation.result_url}?download=1`;
+    download.hidden = !(status === "succeeded" && generation.result_url);
+    if (!download.hidden) download.href = `${generation.result_url}?download=1`;
     $(li, "[data-item-delete]").hidden = isPending(status);
   }
 
