@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("manifest",),
     ("sites",),
     ("sites_watch", "db"),
-    ("observability", "storage", "ledger"),
+    ("observability", "storage", "ledger", "mail"),
     ("providers", "accounts"),
     ("generations", "payments"),
     ("workers",),

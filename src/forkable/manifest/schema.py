@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -318,6 +318,17 @@ class RetentionTable(_Table):
     )
 
 
+class AccountsTable(_Table):
+    """How accounts are opened."""
+
+    verify_email: Literal["bonus", "required", "off"] = Field(
+        default="bonus",
+        description="`bonus`: the sign-up bonus is granted once the address is verified by "
+        "the link mailed at sign-up; `required`: no images until it is verified; `off`: "
+        "nothing waits for verification.",
+    )
+
+
 class Manifest(_Table):
     """A whole site: the tables of `site.toml`."""
 
@@ -327,4 +338,5 @@ class Manifest(_Table):
     pricing: PricingTable = Field(default_factory=PricingTable)
     limits: LimitsTable = Field(default_factory=LimitsTable)
     legal: LegalTable
+    accounts: AccountsTable = Field(default_factory=AccountsTable)
     retention: RetentionTable = Field(default_factory=RetentionTable)
