@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("observability", "storage", "ledger", "mail"),
     ("providers", "accounts"),
     ("generations", "payments"),
-    ("workers",),
+    ("workers", "account_data"),
     ("services",),
     ("monitoring",),
     ("admin",),
