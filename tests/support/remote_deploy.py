@@ -30,6 +30,8 @@ SECRETS = {
     "GEMINI_API_KEY": "AIza-test-gemini-4d9e2b",
     "STRIPE_SECRET_KEY": "sk_test_stripe_51f0aa",
     "SENTRY_DSN": "https://a1b2c3@o1.ingest.sentry.example.com/42",
+    "FORKABLE_MEDIA_URL": "s3://petpix-media/site",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-for-the-bucket-0f9e",
 }
 ENV_FILE = f"""# secrets for {SITE_ID}; never pushed
 FORKABLE_METRICS_TOKEN={SECRETS["FORKABLE_METRICS_TOKEN"]}
@@ -39,6 +41,8 @@ GEMINI_API_KEY='{SECRETS["GEMINI_API_KEY"]}'
 export STRIPE_SECRET_KEY="{SECRETS["STRIPE_SECRET_KEY"]}"
 SENTRY_DSN={SECRETS["SENTRY_DSN"]}
 REDIS_URL=
+FORKABLE_MEDIA_URL={SECRETS["FORKABLE_MEDIA_URL"]}
+AWS_SECRET_ACCESS_KEY={SECRETS["AWS_SECRET_ACCESS_KEY"]}
 UNRELATED_SETTING=not-a-deploy-secret
 """
 

@@ -25,6 +25,12 @@ SITE_SECRETS = (
     "FORKABLE_METRICS_TOKEN",
     "SENTRY_DSN",
     "CRON_SECRET",
+    # Media in a bucket: a serverless host keeps no disk (SPEC section 4).
+    "FORKABLE_MEDIA_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL_S3",
 )
 ENV_FILE = ".env"
 # Local state and caches: never part of a site, not even worth a line in the listing.

@@ -172,7 +172,7 @@ def test_a_failed_env_entry_is_an_error_naming_the_key(
     assert result.code == 1
     lines = result.err.splitlines()
     assert lines[0] == (
-        "error: step 'vercel env' failed: Vercel refused 1 of 6 environment variables: "
+        "error: step 'vercel env' failed: Vercel refused 1 of 8 environment variables: "
         "STRIPE_SECRET_KEY: ENV_CONFLICT: A conflicting variable exists"
     )
     assert lines[1].startswith(f"error: already done: repository {REPO} exists; main at ")
