@@ -190,18 +190,20 @@ class Evaluator:
             since=notice.since,
             at=notice.notified_at,
             host=self.host,
+            runbook=rule.runbook_link,
         )
         # The log line is a channel of its own: it exists even with nothing configured.
         level = logging.INFO if notice.kind == "resolved" else logging.WARNING
         logger.log(
             level,
             "%s",
-            alert.title() + ": " + alert.summary,
+            f"{alert.title()}: {alert.summary} (runbook: {alert.runbook})",
             extra={
                 "event": f"alert_{notice.kind}",
                 "rule": rule.name,
                 "site_id": site_id,
                 "value": reading.value,
+                "runbook": alert.runbook,
             },
         )
         deliveries = tuple(deliver(self.channels, alert))

@@ -12,6 +12,10 @@ Severity = Literal["info", "warning", "critical"]
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# Where the runbooks live, relative to the repository's root. forkable names no public home
+# page, so alerts carry this path: the operator opens it in their checkout or on their forge.
+RUNBOOKS = "docs/runbooks"
+
 
 def parse_duration(value: object) -> object:
     """Seconds as a number, or text like "90s", "5m", "1h30m", "1d"."""
@@ -64,7 +68,17 @@ class Rule(BaseModel):
     ignore_errors: tuple[str, ...] = Field(
         default=(), description="Generation error codes that do not count as failures."
     )
+    runbook: str | None = Field(
+        default=None,
+        min_length=1,
+        description="What the operator should read; defaults to the signal's shipped page.",
+    )
     enabled: bool = True
+
+    @property
+    def runbook_link(self) -> str:
+        """The rule's own `runbook`, else the shipped page of the signal it measures."""
+        return self.runbook or f"{RUNBOOKS}/{self.signal}.md"
 
     def key(self, site_id: str | None) -> str:
         """The `alert_states` key: the rule name, with the site for per-site rules."""

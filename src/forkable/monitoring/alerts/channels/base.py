@@ -39,6 +39,8 @@ class Alert:
     since: datetime
     at: datetime
     host: str
+    # The page that says what to do (docs/runbooks/...); None for a test notice.
+    runbook: str | None = None
 
     @property
     def label(self) -> str:
@@ -57,6 +59,8 @@ class Alert:
         elif self.kind != "test":
             lines.append(f"Since {started}.")
         lines.append(f"Host: {self.host}")
+        if self.runbook:
+            lines.append(f"Runbook: {self.runbook}")
         return "\n".join(line for line in lines if line)
 
     def payload(self) -> dict[str, Any]:
@@ -75,6 +79,7 @@ class Alert:
             "since": _iso(self.since),
             "at": _iso(self.at),
             "host": self.host,
+            "runbook": self.runbook,
         }
 
 

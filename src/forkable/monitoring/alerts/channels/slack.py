@@ -23,6 +23,8 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     context = [f"severity: *{alert.severity}*", f"host: {_escape(alert.host)}"]
     if alert.kind != "test":
         context.insert(1, f"since: {alert.since:%Y-%m-%d %H:%M} UTC")
+    if alert.runbook:
+        context.append(f"runbook: {_escape(alert.runbook)}")
     return {
         "text": f"{emoji} {alert.title()}: {alert.summary}",
         "blocks": [
