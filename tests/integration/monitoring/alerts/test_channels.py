@@ -31,6 +31,7 @@ ALERT = Alert(
     since=NOW - timedelta(minutes=2),
     at=NOW,
     host="web-1",
+    runbook="docs/runbooks/job_queue_age.md",
 )
 
 
@@ -63,6 +64,7 @@ def test_slack_gets_text_and_blocks() -> None:
     assert header["text"]["text"] == "[FIRING] job_queue_age on coloringbook (critical)"
     assert section["text"]["text"].startswith("*the oldest of 3 queued generations")
     assert context["elements"][0]["text"] == "severity: *critical*"
+    assert context["elements"][-1]["text"] == "runbook: docs/runbooks/job_queue_age.md"
 
 
 @pytest.mark.parametrize(
@@ -118,6 +120,7 @@ def test_the_generic_webhook_gets_the_documented_body() -> None:
         "since": (NOW - timedelta(minutes=2)).isoformat().replace("+00:00", "Z"),
         "at": NOW.isoformat().replace("+00:00", "Z"),
         "host": "web-1",
+        "runbook": "docs/runbooks/job_queue_age.md",
     }
 
 
@@ -182,6 +185,7 @@ def test_email_reaches_a_real_smtp_server() -> None:
     assert isinstance(body, bytes)
     assert "the oldest of 3 queued generations has waited 7 min" in body.decode()
     assert "Host: web-1" in body.decode()
+    assert "Runbook: docs/runbooks/job_queue_age.md" in body.decode()
 
 
 def test_an_unreachable_smtp_server_is_reported_after_one_retry() -> None:
