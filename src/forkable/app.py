@@ -19,6 +19,7 @@ from forkable.db.sync import sync_sites
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
 from forkable.generations.work import JobWork
+from forkable.mail.setup import mail_delivery
 from forkable.observability.access_log import AccessLog
 from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import Metrics
@@ -140,6 +141,7 @@ def build_services(
         announcer=announcer,
         max_attempts=config.max_attempts,
         payments=payments,
+        mail=mail_delivery(settings, database, registry),
     )
     return Services(
         settings=settings,
@@ -186,6 +188,7 @@ def build_worker(
         announcer=announcer,
         max_attempts=policy.max_attempts,
         payments=payment_gateway(settings),
+        mail=mail_delivery(settings, database, registry),
     )
     config = WorkerConfig(concurrency=concurrency, lease_seconds=settings.job_lease_seconds)
     return QueueWorker(database=database, work=work, maintenance=maintenance, config=config)
@@ -303,11 +306,16 @@ def _lifespan(
 # How often the embedded server runs the maintenance that workers run on the shared queue.
 RETENTION_SECONDS = 3600.0
 RECONCILE_SECONDS = 600.0
+MAIL_SECONDS = 5.0
 
 
 def _embedded_upkeep(services: Services) -> list[Periodic]:
-    """Media retention hourly, and the payments reconcile in Stripe mode, in threads."""
-    upkeep = [Periodic("forkable-retention", RETENTION_SECONDS, services.maintenance.expire_media)]
+    """Media retention hourly, mail every few seconds, and the payments reconcile in Stripe
+    mode, in threads."""
+    upkeep = [
+        Periodic("forkable-retention", RETENTION_SECONDS, services.maintenance.expire_media),
+        Periodic("forkable-mail", MAIL_SECONDS, services.maintenance.deliver_mail),
+    ]
     if services.payments is not None:
         upkeep.append(
             Periodic(

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from forkable.mail import smtp
-from forkable.mail.smtp import URL_FORMS, SmtpServer, SmtpSendError, SmtpUrlError
+from forkable.mail.smtp import URL_FORMS, SmtpSendError, SmtpServer, SmtpUrlError
 from forkable.monitoring.alerts.channels.base import Alert, ChannelError
 
 __all__ = ["URL_FORMS", "EmailChannel", "SmtpServer", "parse_smtp_url"]
