@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import Message
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from tests.support.smtp import KeepMail, free_port
 
 from forkable.accounts.models import User
 from forkable.db import Database
@@ -15,8 +20,11 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.db.types import utcnow
 from forkable.mail.compose import MailKind, compose, site_url
+from forkable.mail.delivery import MailDelivery
 from forkable.mail.models import OutboxMail
 from forkable.mail.outbox import queue_mail
+from forkable.mail.smtp import parse_smtp_url
+from forkable.mail.transports import SmtpTransport
 from forkable.sites import SiteRegistry
 
 # What each kind needs besides its address: a link, or the facts its words name.
@@ -116,3 +124,51 @@ def make_user(database: Database) -> Callable[..., int]:
 def outbox(database: Database) -> dict[str, OutboxMail]:
     with database.session() as session:
         return {row.id: row for row in session.query(OutboxMail)}
+
+
+class Mailbox(KeepMail):
+    """A server's handler that keeps every mail, refuses some recipients for good (550) and
+    asks for others to be tried later (451)."""
+
+    def __init__(self, *, refuse: tuple[str, ...] = (), later: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.later = later
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        if address in self.later:
+            return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def by_recipient(self) -> dict[str, list[Message]]:
+        found: dict[str, list[Message]] = {}
+        for received in self.received:
+            for address in received.rcpt_tos:
+                found.setdefault(address, []).append(received.message)
+        return found
+
+
+@contextmanager
+def mail_server(handler: Mailbox, port: int | None = None) -> Iterator[str]:
+    """``smtp://127.0.0.1:PORT`` while a real aiosmtpd server answers there with ``handler``."""
+    port = port or free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+def smtp_delivery(
+    database: Database, registry: SiteRegistry, url: str, clock: Clock, **options: Any
+) -> MailDelivery:
+    transport = SmtpTransport(parse_smtp_url(url), timeout=5.0)
+    return MailDelivery(
+        database=database, sites=registry, transport=transport, clock=clock, **options
+    )
