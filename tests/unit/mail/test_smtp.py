@@ -39,5 +39,5 @@ def test_errors_name_the_variable_the_url_came_from(variable: str) -> None:
 
 
 def test_mail_to_users_is_the_default_variable() -> None:
-    with pytest.raises(SmtpUrlError, match="^FORKABLE_SMTP_URL "):
+    with pytest.raises(SmtpUrlError, match=r"^FORKABLE_SMTP_URL "):
         parse_smtp_url("smtp://")
