@@ -25,6 +25,7 @@ from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import Metrics
 from forkable.observability.sentry import init_sentry
 from forkable.payments.accounts import StripeAccounts, stripe_accounts
+from forkable.payments.receipts import send_receipts
 from forkable.periodic import Periodic
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
@@ -116,6 +117,7 @@ def build_services(
     )
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
+    send_receipts(database, registry)
     store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
     resolver = resolver or ProviderResolver(settings, metrics=metrics)
     config = runner_config or RunnerConfig(
@@ -170,6 +172,7 @@ def build_worker(
     """A `forkable worker` process's parts: the same job work as the embedded runner, with its
     messages and its sweep on the shared queue."""
     metrics = Metrics(enabled=False)  # a worker serves no /metrics; its jobs' rows tell all
+    send_receipts(database, registry)
     store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
     announcer = QueueAnnouncer(queue_app(database))
     policy = RunnerConfig().policy
