@@ -101,8 +101,11 @@ class MailDelivery:
             claimed, until = self._claim(self.clock())
             if not claimed:
                 break
-            report += self._send_batch(claimed, until)
-            if len(claimed) < self.batch:
+            batch = self._send_batch(claimed, until)
+            report += batch
+            # Nothing went and something must wait: the server is likely down, and trying
+            # every other due row now would only wait out one timeout each.
+            if len(claimed) < self.batch or (batch.retried and not batch.sent):
                 break
         if report:
             logger.info(

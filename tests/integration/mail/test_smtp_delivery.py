@@ -157,6 +157,24 @@ def _seconds(count: float) -> timedelta:
     return timedelta(seconds=count)
 
 
+def test_with_smtp_down_one_batch_is_tried_not_every_due_mail(
+    database: Database, registry: SiteRegistry, queue: Queue, clock: Clock
+) -> None:
+    ids = [queue(MailKind.VERIFY_EMAIL, to=f"user{n}@example.com") for n in range(5)]
+    port = free_port()
+    delivery = smtp_delivery(database, registry, f"smtp://127.0.0.1:{port}", clock, batch=2)
+    assert delivery.deliver_due() == DeliveryReport(retried=2)
+    rows = outbox(database)
+    assert sorted(rows[i].attempts for i in ids) == [0, 0, 0, 1, 1]
+    assert all(rows[i].claimed_until is None for i in ids)
+    mailbox = Mailbox()
+    with mail_server(mailbox, port):
+        assert delivery.deliver_due() == DeliveryReport(sent=3)  # the ones still due
+        clock.advance(seconds=30)
+        assert delivery.deliver_due() == DeliveryReport(sent=2)
+    assert len(mailbox.received) == 5
+
+
 def test_the_backoff_doubles_up_to_an_hour_and_gives_up_after_three_days(
     database: Database, registry: SiteRegistry, queue: Queue, clock: Clock
 ) -> None:

@@ -12,10 +12,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from forkable.mail import smtp
-from forkable.mail.smtp import URL_FORMS, SmtpSendError, SmtpServer, SmtpUrlError
+from forkable.mail.smtp import SmtpSendError, SmtpServer, SmtpUrlError
 from forkable.monitoring.alerts.channels.base import Alert, ChannelError
 
-__all__ = ["URL_FORMS", "EmailChannel", "SmtpServer", "parse_smtp_url"]
+__all__ = ["EmailChannel", "parse_smtp_url"]
 
 VARIABLE = "FORKABLE_ALERT_SMTP_URL"
 
