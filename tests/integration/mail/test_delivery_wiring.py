@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.integration.mail.conftest import Mailbox, Queue, mail_server, outbox
+from tests.support.smtp import free_port
 from tests.support.waiting import wait_until
 
 from forkable.accounts.passwords import fast_passwords
@@ -152,3 +153,33 @@ def test_a_queue_worker_delivers_on_its_maintenance_queue(
     [received] = mailbox.received
     assert received.message["Message-ID"] == f"<{mail_id}@coloringbook.example.com>"
     assert outbox(database)[mail_id].sent_at is not None
+
+
+def test_with_smtp_down_the_app_goes_on_and_the_mail_waits(
+    registry: SiteRegistry,
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+    database: Database,
+    queue: Queue,
+) -> None:
+    port = free_port()  # nothing listens: the SMTP server is down
+    settings = settings_factory(
+        database_url=database_url,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        cron_secret="c" * 32,
+        inline_jobs=True,
+    )
+    app = create_app(registry, settings, migrate=True)
+    with TestClient(app, base_url="http://coloringbook.localhost") as client:
+        mail_id = queue(MailKind.VERIFY_EMAIL, to="ann@example.com")
+        answer = client.get(
+            "/api/v1/internal/maintenance", headers={"authorization": f"Bearer {'c' * 32}"}
+        )
+        assert answer.status_code == 200
+        assert answer.json()["mail_sent"] == 0
+        assert client.get("/healthz").status_code == 200
+    app.state.services.database.dispose()
+    row = outbox(database)[mail_id]
+    assert (row.attempts, row.sent_at, row.failed_at) == (1, None, None)
+    assert row.last_error == f"127.0.0.1:{port}: connection refused"
+    assert row.body_text is not None
