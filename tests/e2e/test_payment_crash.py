@@ -11,10 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from tests.factories import PASSWORD
 from tests.serving import free_port, serve, wait_until_healthy
 from tests.support.waiting import wait_until
 
+from forkable.db import Database
+from forkable.mail.models import OutboxMail
 from forkable.testing.fake_stripe import FakeStripe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +161,7 @@ def test_reconcile_credits_a_missed_webhook_once(environment: dict[str, str]) ->
                             "--since",
                             "1h",
                         ],
-                        env=environ,
+                        env={**environ, "FORKABLE_SITES": str(SITE)},
                         capture_output=True,
                         text=True,
                         check=False,
@@ -175,6 +178,21 @@ def test_reconcile_credits_a_missed_webhook_once(environment: dict[str, str]) ->
                 assert "1 already credited" in second.stdout
                 assert client.get("/api/v1/me").json()["balance"] == 23
         _ledger_ok(environ)
+    # The credit from the command line queued the buyer's receipt with it, once.
+    assert _receipts(environ["FORKABLE_DATABASE_URL"]) == [f"receipt:{purchase_id}"]
+
+
+def _receipts(database_url: str) -> list[str]:
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMail.event_key).where(OutboxMail.kind == "purchase_receipt")
+                )
+            )
+    finally:
+        database.dispose()
 
 
 def _buy_again(client: httpx.Client, fake: FakeStripe) -> tuple[str, str]:

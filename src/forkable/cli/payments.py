@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
+from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.context import open_database
 from forkable.cli.output import fail
 from forkable.payments.accounts import stripe_accounts
 from forkable.payments.gateway import PaymentProviderError
+from forkable.payments.receipts import send_receipts
 from forkable.payments.service import reconcile
 from forkable.settings import load_settings
 
@@ -37,8 +39,12 @@ def run_reconcile(since_text: str) -> None:
     if accounts is None:
         fail("payments are not in Stripe mode: set STRIPE_SECRET_KEY (nothing to reconcile)")
     since = parse_since(since_text)
+    # The receipts of what it credits are composed in each site's brand: the sites served
+    # (FORKABLE_SITES, or the site in the current folder).
+    registry = open_registry((settings.sites_path or default_sites_path()).resolve())
     counts: dict[str, int] = {}
     with open_database() as database:
+        send_receipts(database, registry)
         try:
             # Each Stripe account (the shared key, and each site's own) lists its own sessions.
             rows = (

@@ -177,6 +177,18 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
             "(`openssl rand -hex 32`).",
             True,
         ),
+        EnvVar(
+            "FORKABLE_SMTP_URL",
+            "Mail to users (address verification, password reset, receipts): "
+            "smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465, or "
+            "smtp://host:25 for a local relay.",
+            True,
+        ),
+        EnvVar(
+            "FORKABLE_MAIL_FROM",
+            f"Sender address of those mails (no-reply@{manifest.site.domain} when blank).",
+            False,
+        ),
         EnvVar("SENTRY_DSN", "Sentry DSN for error reports.", False),
         EnvVar(
             "CRON_SECRET",

@@ -25,6 +25,8 @@ SITE_SECRETS = (
     "FORKABLE_METRICS_TOKEN",
     "SENTRY_DSN",
     "CRON_SECRET",
+    "FORKABLE_SMTP_URL",
+    "FORKABLE_MAIL_FROM",
     # Media in a bucket: a serverless host keeps no disk (SPEC section 4).
     "FORKABLE_MEDIA_URL",
     "AWS_ACCESS_KEY_ID",
