@@ -293,6 +293,8 @@ def _scrub_address(
         )
     ).all()
     for entry_id, reason in reasons:
+        if reason is None:
+            continue
         session.execute(
             update(LedgerEntry)
             .where(LedgerEntry.id == entry_id)

@@ -194,6 +194,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         chunk = b"".join(self._chunks)
         self._chunks.clear()
@@ -204,7 +207,7 @@ def stream_export(store: MediaStore, plan: ExportPlan) -> Iterator[bytes]:
     """The zip of ``plan``, chunk by chunk: at most one media object is held at a time."""
     sink = _Sink()
     # No seek() on the sink: zipfile writes each entry's sizes after its data.
-    archive = zipfile.ZipFile(sink, mode="w")  # type: ignore[arg-type]  # a write-only stream
+    archive = zipfile.ZipFile(sink, mode="w")
     by_generation = {item["id"]: item for item in plan.account["generations"]}
     for item in plan.files:
         try:
