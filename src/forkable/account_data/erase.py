@@ -70,7 +70,7 @@ class Requester:
     """Who asked for the erasure, as its audit row names them."""
 
     by: str  # "self", "cli" or "admin"
-    actor: str  # the label in the audit log (an admin's address, "cli", or the tombstone)
+    actor: str  # the label in the audit log: "self", "cli", or an admin's address
     actor_user_id: int | None = None
     ip: str | None = None  # an admin's; never the erased user's own
 

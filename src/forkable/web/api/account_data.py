@@ -17,7 +17,6 @@ from forkable.account_data.erase import (
     WrongPassword,
     check_password,
     erase_account,
-    tombstone,
 )
 from forkable.account_data.export import export_filename, plan_export, stream_export
 from forkable.accounts.passwords import PasswordsBusy
@@ -128,7 +127,7 @@ def delete_me(
             services.store,
             site,
             user_id=principal.user_id,
-            requester=Requester(by="self", actor=tombstone(principal.user_id)),
+            requester=Requester(by="self", actor="self"),
             base_url=mail_base_url(request, services, site),
         )
     except UnknownUser:
