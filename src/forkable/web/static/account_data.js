@@ -1,7 +1,9 @@
 // The "Your data" section of /account: delete the account after a second, explicit step.
 "use strict";
 
-(() => {
+// This script is loaded from the page's body, before forkable.js (both deferred): it starts
+// once every deferred script has run.
+document.addEventListener("DOMContentLoaded", () => {
   const { api, showError } = window.Forkable;
   const section = document.querySelector("[data-account-data]");
   if (!section) return;
@@ -40,4 +42,4 @@
       submit.disabled = false;
     }
   });
-})();
+});
