@@ -273,7 +273,8 @@ def _scrub_address(
     )
     mentions = session.execute(
         select(audit_log.c.id, audit_log.c.details).where(
-            audit_log.c.site_id == site_id, audit_log.c.details.contains(old_address)
+            audit_log.c.site_id == site_id,
+            audit_log.c.details.contains(old_address, autoescape=True),
         )
     ).all()
     for entry_id, details in mentions:
@@ -289,7 +290,8 @@ def _scrub_address(
     )
     reasons = session.execute(
         select(LedgerEntry.id, LedgerEntry.reason).where(
-            LedgerEntry.site_id == site_id, LedgerEntry.reason.contains(old_address)
+            LedgerEntry.site_id == site_id,
+            LedgerEntry.reason.contains(old_address, autoescape=True),
         )
     ).all()
     for entry_id, reason in reasons:

@@ -238,3 +238,13 @@ def _goodbye_id(services: Services, user_id: int) -> str:
             select(OutboxMail.id).where(OutboxMail.event_key == f"account-deleted:{user_id}")
         )
     return str(found)
+
+
+def test_guessing_the_password_is_throttled_like_a_login(client: TestClient) -> None:
+    user = sign_up(client)
+    statuses = [
+        _delete(client, user, f"guess number {n}").status_code  # type: ignore[attr-defined]
+        for n in range(12)
+    ]
+    assert statuses[0] == 403 and statuses[-1] == 429, statuses
+    assert client.get("/api/v1/me").json()["id"] == user.user_id

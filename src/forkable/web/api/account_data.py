@@ -19,10 +19,12 @@ from forkable.account_data.erase import (
     erase_account,
 )
 from forkable.account_data.export import export_filename, plan_export, stream_export
+from forkable.accounts import throttle
 from forkable.accounts.passwords import PasswordsBusy
 from forkable.db.types import utcnow
 from forkable.web.api.schemas import BODY, errors
 from forkable.web.auth import SESSION_REQUIRED, CurrentUser, SessionUser, clear_session_cookie
+from forkable.web.client_ip import client_host
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError, refused
 
@@ -92,6 +94,7 @@ def export_me(principal: CurrentUser, services: ServicesDep, site: SiteDep) -> S
             *BODY,
             409,
             422,
+            429,
             503,
             said={
                 403: "`wrong_password`: the password is not the account's (nothing deleted); "
@@ -108,6 +111,14 @@ def delete_me(
     services: ServicesDep,
     site: SiteDep,
 ) -> Response:
+    # Counted as a login attempt: a stolen session cannot guess the password here either.
+    try:
+        attempt = throttle.admit_login(
+            services.limiter, site_id=site.id, email=principal.email, ip=client_host(request)
+        )
+    except throttle.Throttled as exc:
+        message = "Too many attempts. Wait a few minutes and try again."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
     try:
         check_password(
             services.database,
@@ -119,8 +130,10 @@ def delete_me(
     except WrongPassword:
         raise ApiError(403, "wrong_password", "That is not your password.") from None
     except PasswordsBusy:
+        attempt.give_back()
         message = "The server is busy. Try again in a moment."
         raise refused(PasswordsBusy, message, BUSY_RETRY_AFTER) from None
+    attempt.succeeded()
     try:
         erasure = erase_account(
             services.database,
