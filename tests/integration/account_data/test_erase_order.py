@@ -123,3 +123,27 @@ def test_an_image_being_made_holds_the_erasure_back(client: TestClient, services
         row = session.get(Generation, generation_id)
         assert row is not None
         row.status = Status.SUCCEEDED
+
+
+def test_the_api_says_when_files_are_left(client: TestClient, services: Services) -> None:
+    user = sign_up(client)
+    generation_id = upload(client, user).json()["id"]  # type: ignore[attr-defined]
+    assert wait_for(client, generation_id)["status"] == "succeeded"
+    working = services.store
+    services.store = RefusingDeletes(working)
+    try:
+        answer = client.request(
+            "DELETE",
+            "/api/v1/me",
+            json={"password": "correct horse battery staple"},
+            headers=user.headers(),
+        )
+    finally:
+        services.store = working
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["deleted"] is True and body["files_pending"] == 2
+    assert "2 file(s) could not be deleted" in body["message"]
+    assert client.get("/api/v1/me").status_code == 401
+    assert finish_erasures(services.database, services.store) == 0
+    assert generation_keys(services, user.user_id) == [(generation_id, None, None)]
