@@ -22,6 +22,8 @@ from forkable.ledger.models import LedgerEntry, TokenAccount
 from forkable.payments.models import Purchase
 
 PAGE_SIZE = 50
+# The domain of an erased account's tombstone address (see `account_data.erase`).
+ERASED_SUFFIX = "@erased.invalid"
 T = TypeVar("T")
 
 
@@ -34,11 +36,27 @@ class UserRow:
     created_at: datetime
     balance: int
     held: int
+    email_verified_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        """How the console names the user: an erased account has no address to show."""
+        return user_label(self.id, self.email, self.deleted_at)
+
+    @property
+    def verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def available(self) -> int:
         """Tokens the user can spend; negative when they owe tokens after a clawback."""
         return self.balance - self.held
+
+
+def user_label(user_id: int, email: str, deleted_at: datetime | None) -> str:
+    """The address, or `deleted #id` for an erased account (its address is a tombstone)."""
+    return f"deleted #{user_id}" if deleted_at is not None else email
 
 
 @dataclass(frozen=True)
@@ -62,9 +80,22 @@ class AuditRow:
     def target_label(self) -> str:
         """Whom the action was about, in words: the user's e-mail when known."""
         email = self.details.get("email")
+        erased = self.entry.action == "user.delete" or (
+            isinstance(email, str) and email.endswith(ERASED_SUFFIX)
+        )
+        if erased and self.entry.target_type == "user":
+            return f"deleted #{self.entry.target_id}"
         if isinstance(email, str):
             return email
         return f"{self.entry.target_type or ''} {self.entry.target_id or ''}".strip()
+
+    @property
+    def actor_label(self) -> str:
+        """Who acted: an admin's address, `cli`, `self`, or `deleted #id` once erased."""
+        actor = self.entry.actor
+        if actor.endswith(ERASED_SUFFIX):
+            return f"deleted #{actor.removeprefix('deleted-').removesuffix(ERASED_SUFFIX)}"
+        return actor
 
 
 @dataclass(frozen=True)
@@ -116,6 +147,8 @@ def _user_rows(session: Session, query: Any) -> list[UserRow]:
             created_at=row.created_at,
             balance=row.balance or 0,
             held=row.held or 0,
+            email_verified_at=row.email_verified_at,
+            deleted_at=row.deleted_at,
         )
         for row in session.execute(query)
     ]
@@ -131,6 +164,8 @@ def _users_query(site_id: str) -> Any:
             User.created_at,
             TokenAccount.balance,
             TokenAccount.held,
+            User.email_verified_at,
+            User.deleted_at,
         )
         .outerjoin(TokenAccount, TokenAccount.user_id == User.id)
         .where(User.site_id == site_id)
@@ -214,7 +249,7 @@ def recent_generations(
     database: Database, site_id: str, *, failed_only: bool = False, limit: int = 100
 ) -> list[GenerationRow]:
     query = (
-        select(Generation, User.email)
+        select(Generation, User.id, User.email, User.deleted_at)
         .join(User, User.id == Generation.user_id)
         .where(Generation.site_id == site_id)
     )
@@ -222,7 +257,10 @@ def recent_generations(
         query = query.where(Generation.status == Status.FAILED)
     query = query.order_by(Generation.created_at.desc(), Generation.id).limit(limit)
     with database.session() as session:
-        return [GenerationRow(g, email) for g, email in session.execute(query)]
+        return [
+            GenerationRow(g, user_label(user_id, email, deleted_at))
+            for g, user_id, email, deleted_at in session.execute(query)
+        ]
 
 
 def failure_reasons(database: Database, site_id: str, days: int = 30) -> list[FailureReason]:
@@ -280,7 +318,7 @@ def list_purchases(
     database: Database, site_id: str, *, status: str | None = None, page: int = 1
 ) -> Page[PurchaseRow]:
     query = (
-        select(Purchase, User.email)
+        select(Purchase, User.id, User.email, User.deleted_at)
         .join(User, User.id == Purchase.user_id)
         .where(Purchase.site_id == site_id)
     )
@@ -293,7 +331,10 @@ def list_purchases(
         .limit(PAGE_SIZE + 1)
     )
     with database.session() as session:
-        rows = [PurchaseRow(p, email) for p, email in session.execute(query)]
+        rows = [
+            PurchaseRow(p, user_label(user_id, email, deleted_at))
+            for p, user_id, email, deleted_at in session.execute(query)
+        ]
     return Page(rows[:PAGE_SIZE], page, len(rows) > PAGE_SIZE)
 
 

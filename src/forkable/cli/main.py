@@ -216,6 +216,44 @@ def users_create(
     run_create_user(email, site, admin, password_stdin)
 
 
+@users_app.command("export")
+def users_export(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    out: Annotated[Path, typer.Option("--out", help="The zip file to write.")],
+    site: SiteOption = None,
+) -> None:
+    """Write a user's data (account.json, photos, results) to a zip, as the user's own export."""
+    from forkable.cli.account_data import run_export
+
+    run_export(email, site, out)
+
+
+@users_app.command("delete")
+def users_delete(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address.")],
+    site: SiteOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    sites: Annotated[
+        Path | None,
+        typer.Option(
+            "--sites", help="The site folder (or folder of sites); default: FORKABLE_SITES."
+        ),
+    ] = None,
+) -> None:
+    """Delete a user's account, photos and results for good, as the user's own deletion."""
+    from forkable.cli.account_data import run_delete
+
+    run_delete(email, site, yes, sites)
+
+
+@users_app.command("finish-deletions")
+def users_finish_deletions() -> None:
+    """Delete files of deleted accounts that the media store refused to delete before."""
+    from forkable.cli.account_data import run_finish_deletions
+
+    run_finish_deletions()
+
+
 @tokens_app.command("grant", context_settings={"ignore_unknown_options": True})
 def tokens_grant(
     email: Annotated[str, typer.Argument(help="The user's e-mail address.")],

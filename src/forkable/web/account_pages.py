@@ -53,6 +53,12 @@ async def account_page(
     return render(request, "account.html", site, await visitor_context(services, principal))
 
 
+@router.get("/account/deleted")
+async def account_deleted_page(request: Request, site: SiteDep) -> Response:
+    """Where the account page's deletion lands: the session is gone, so anyone may see it."""
+    return render(request, "account_deleted.html", site, {"principal": None})
+
+
 @router.post("/logout")
 async def logout_form(
     request: Request, services: ServicesDep, principal: OptionalPrincipal

@@ -39,7 +39,14 @@ DONE_MESSAGES = {
     "enable": "Account enabled: the user can log in again.",
     "refund": "Purchase refunded and its tokens clawed back.",
 }
-AUDIT_ACTIONS = ("tokens.grant", "tokens.revoke", "user.disable", "user.enable", "purchase.refund")
+AUDIT_ACTIONS = (
+    "tokens.grant",
+    "tokens.revoke",
+    "user.disable",
+    "user.enable",
+    "user.delete",
+    "purchase.refund",
+)
 
 
 async def admin_page_principal(principal: OptionalPrincipal) -> Principal | None:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from forkable.web.api import (
+    account_data,
     admin,
     auth,
     generations,
@@ -14,7 +15,7 @@ from forkable.web.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, ledger, keys, packs, generations, payments, maintenance, admin):
+for module in (auth, ledger, keys, packs, generations, payments, maintenance, admin, account_data):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]
