@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from forkable.account_data.erase import finish_erasures
 from forkable.db import Database
 from forkable.db.types import utcnow
 from forkable.generations import jobs
@@ -83,7 +84,11 @@ class Maintenance:
 
     def expire_media(self) -> RetentionReport:
         """Photos and results past their site's `[retention]` days deleted, a batch per site;
-        again at once while a site has more waiting."""
+        again at once while a site has more waiting. Files of erased accounts that the store
+        refused at the time go too."""
+        remaining = finish_erasures(self.database, self.store)
+        if remaining:
+            logger.warning("erased accounts: %d file(s) still to delete from the store", remaining)
         while True:
             report = expire_media(self.database, self.store, self.sites, now=utcnow())
             if report.photos_deleted or report.results_deleted:
