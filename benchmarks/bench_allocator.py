@@ -29,12 +29,11 @@ from bench_generations import (
     direct_filter,
     make_uploads,
     measure_poll_cpu,
-    ms,
     one_pair,
     sequential_pairs,
 )
 from common import load_average, machine, today, write_section
-from flow import ApiUser, grant, served_site
+from flow import PHOTOS, ApiUser, grant, served_site
 
 # On PYTHONPATH, its sitecustomize makes tune_allocator leave glibc at its defaults.
 UNTUNED = Path(__file__).resolve().parent / "untuned_allocator"
@@ -99,13 +98,26 @@ def report(
     latency = median_ms([p.flow.latency for p in tuned])
     gain = statistics.median(gains)
     share = gain / latency
-    rows = "\n".join(
-        f"| {mode} | {ms(statistics.median(p.filter.wall for p in pairs))} | "
-        f"{ms(statistics.median(p.flow.latency for p in pairs))} | "
-        f"{ms(statistics.median(p.overhead for p in pairs))} | "
-        f"{ms(statistics.fmean(p.cpu_overhead for p in pairs))} |"
-        for mode, pairs in results.items()
-    )
+    rows = []
+    shares = []
+    for name in PHOTOS:
+        mine = {mode: [p for p in pairs if p.name == name] for mode, pairs in results.items()}
+        by_photo = {
+            mode: [
+                median_ms([p.filter.wall for p in pairs]),
+                median_ms([p.flow.latency for p in pairs]),
+                median_ms([p.overhead for p in pairs]),
+                1000 * statistics.fmean(p.cpu_overhead for p in pairs),
+            ]
+            for mode, pairs in mine.items()
+        }
+        t, u = by_photo[MODES[0]], by_photo[MODES[1]]
+        shares.append((gain / t[1], name, t[1]))
+        rows.append(
+            f"| {name} | {t[0]:.1f} | {u[0]:.1f} | {t[1]:.1f} | {u[1]:.1f} | {t[2]:.1f} | "
+            f"{u[2]:.1f} | {u[2] - t[2]:+.1f} | {t[3]:.1f} | {u[3]:.1f} |"
+        )
+    low, high = min(shares), max(shares)
     cpu_gain = 1000 * (
         statistics.fmean(p.cpu_overhead for p in untuned)
         - statistics.fmean(p.cpu_overhead for p in tuned)
@@ -137,16 +149,20 @@ and after it; overhead = latency from upload to
 (polls taken out) minus the filter's CPU in the benchmark process. One-minute load average
 {load[0]:.1f} before the run and {load[1]:.1f} after it (2 cores: other jobs were running).
 
-| server | filter alone ms | flow latency ms | overhead ms | mean CPU overhead ms |
-| --- | --- | --- | --- | --- |
-{rows}
+Medians per photo (T: tuned, as shipped; G: glibc defaults); the filter alone is the
+benchmark process's, paired with the server's generation it brackets.
+
+| photo | filter alone ms (T) | filter alone ms (G) | latency ms (T) | latency ms (G) | overhead ms (T) | overhead ms (G) | G - T ms | mean CPU overhead ms (T) | mean CPU overhead ms (G) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
 
 Per round, overhead of the glibc-defaults server minus that of the tuned one (medians):
 {", ".join(f"{g:+.1f}" for g in gains)} ms.
 
 **The tuning saves {gain:.1f} ms per generation, {share:.1%} of a generation's median wall
-time** ({latency:.0f} ms from upload to result on the tuned servers; median of the per-round
-differences). In CPU time, which other jobs on the machine change less, the servers without it
+time** ({latency:.0f} ms from upload to result on the tuned servers, all photos; median of the
+per-round differences); against each photo's own wall time, from {low[0]:.1%} ({low[1]},
+{low[2]:.0f} ms) to {high[0]:.1%} ({high[1]}, {high[2]:.0f} ms). In CPU time, which other jobs on the machine change less, the servers without it
 spent {cpu_gain:+.1f} ms more per generation ({cpu_share:.1%} of the wall time).
 
 Rule: keep an optimisation only where it is worth more than {RULE:.0%} of a generation's wall
