@@ -291,6 +291,8 @@ def report(r: Results, args: argparse.Namespace) -> str:
         a / b for a, b in zip(r.rates[ONE], r.rates[EMBEDDED], strict=True)
     )
     direct = statistics.median(r.rates["direct"])
+    ratios = [b / a for a, b in zip(r.rates[ONE], r.rates[TWO], strict=True)]
+    low, high = min(ratios), max(ratios)
     return f"""## Scale-out: the shared queue on PostgreSQL
 
 Run on {today()}: {machine()}.
@@ -359,9 +361,11 @@ What this can and cannot show: one worker with `--concurrency {CONCURRENCY}` alr
 filters at once, as many as the 2 cores can hold, and the web process, PostgreSQL and the
 benchmark client share those cores. A second worker process brings no CPU of its own here,
 only more jobs in flight competing for the same cores, so the ratio 2 / 1 measures what a
-second process costs or saves on the same machine ({scaling - 1:+.0%}), and that two
-processes share one queue (every generation of every batch succeeded), not how the queue
-scales. Two worker processes on two machines, or on a
+second process costs or saves on the same machine ({scaling - 1:+.0%} at the median, from
+{low:.2f} to {high:.2f} per round: each batch lasts seconds and the load of other jobs changes
+from one batch to the next, so this run's rates are a loose guide, and the CPU per generation,
+which that load changes less, is the steadier measure), and that two processes share one queue
+(every generation of every batch succeeded), not how the queue scales. Two worker processes on two machines, or on a
 machine with 4 cores, would be needed to show the rate growing with workers.
 """
 
