@@ -40,6 +40,11 @@ def machine() -> str:
     )
 
 
+def load_average() -> float:
+    """The one-minute load average: other work on the machine shows here."""
+    return os.getloadavg()[0]
+
+
 def today() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 

@@ -110,21 +110,25 @@ def site_copy(folder: Path, settings: Mapping[str, str]) -> Path:
 
 @contextmanager
 def served_site(
-    folder: Path, *, workers: int, settings: Mapping[str, str]
+    folder: Path,
+    *,
+    workers: int,
+    settings: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Server, Path]]:
     """`forkable serve` on a copy of the example site; yields the server and its data dir."""
     site = site_copy(folder, settings)
     data_dir = folder / "var"
-    with serve(site, data_dir, env=server_env(workers), timeout=60) as server:
+    with serve(site, data_dir, env=server_env(workers, env), timeout=60) as server:
         yield server, data_dir
 
 
-def grant(data_dir: Path, email: str, amount: int) -> None:
+def grant(data_dir: Path, email: str, amount: int, env: Mapping[str, str] | None = None) -> None:
     """Give a user tokens the way an operator would: `forkable tokens grant`."""
     command = [sys.executable, "-m", "forkable", "tokens", "grant", email, str(amount)]
     subprocess.run(
         [*command, "--reason", "benchmark"],
-        env={**os.environ, **server_env(1), "FORKABLE_DATA_DIR": str(data_dir)},
+        env={**os.environ, **server_env(1, env), "FORKABLE_DATA_DIR": str(data_dir)},
         check=True,
         capture_output=True,
     )

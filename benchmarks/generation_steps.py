@@ -1,5 +1,6 @@
-"""The steps one generation goes through (API route, then runner), called in-process and timed
-one by one, to show where the flow's overhead over the bare filter goes."""
+"""The steps one generation goes through (the API route, then the job: claim -> make -> store ->
+finish), called in-process and timed one by one, to show where the flow's overhead over the bare
+filter goes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-from flow import site_copy
+from flow import decode, site_copy
 
 from forkable.accounts.passwords import fast_passwords
 from forkable.accounts.service import Principal, create_user
@@ -24,10 +25,10 @@ from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
 from forkable.generations import jobs, service
 from forkable.generations.admission import AdmissionPolicy
-from forkable.generations.jobs import ClaimedJob, Lease
 from forkable.generations.result_png import encode_result_png
-from forkable.generations.runner import output_key
-from forkable.generations.uploads import ValidatedImage, validate_image
+from forkable.generations.runner import Wakeup
+from forkable.generations.uploads import validate_image
+from forkable.generations.work import output_key
 from forkable.providers.base import Usage
 from forkable.providers.local import apply_filter
 from forkable.storage import LocalMediaStore
@@ -36,6 +37,7 @@ from forkable.web.multipart import ParsedUpload, read_image_upload
 FILTER = "coloring_book"
 FILTER_STEP = "filter (not overhead)"
 OWNER = "bench-runner"
+LEASE_SECONDS = 30.0  # RunnerConfig's default
 # Steps are timed one by one, far more often than a site's per-minute limit would allow.
 UNLIMITED = AdmissionPolicy(
     per_minute=1_000_000, daily_cap_usd=1e9, cost_tokens=1, estimated_cost_usd=0.0
@@ -117,17 +119,23 @@ def timed(times: Times, label: str, call: Callable[[], T]) -> T:
     return value
 
 
-def route_steps(p: Pipeline, data: bytes, times: Times) -> tuple[ValidatedImage, ClaimedJob]:
-    """What `POST /api/v1/generations` does after authentication, in its order."""
+def route_steps(p: Pipeline, data: bytes, times: Times) -> None:
+    """What `POST /api/v1/generations` does after authentication, in its order
+    (`generations/intake.py`): the row is created queued, and the commit wakes a worker."""
     body, content_type = multipart(data)
+    timed(
+        times,
+        "service.precheck (tokens, rate, spend cap)",
+        lambda: service.precheck(p.database, UNLIMITED, p.principal),
+    )
     upload = timed(times, "multipart parse", lambda: parse_upload(body, content_type, p.max_bytes))
     image = timed(
         times, "validate_image", lambda: validate_image(upload.file_bytes, max_bytes=p.max_bytes)
     )
-    # With a worker idle (one generation at a time), the row is created leased to it.
-    submitted = timed(
+    wakeup = Wakeup()
+    timed(
         times,
-        "service.submit (input file + row, hold & lease tx)",
+        "service.submit (input file + row & hold tx)",
         lambda: service.submit(
             p.database,
             p.store,
@@ -136,36 +144,44 @@ def route_steps(p: Pipeline, data: bytes, times: Times) -> tuple[ValidatedImage,
             style=None,
             policy=UNLIMITED,
             idempotency_key=None,
-            lease=Lease.starting_now(OWNER, 30),
+            announcer=wakeup,
         ),
     )
-    return image, service.started_job(submitted.generation)
+    wakeup.after_commit()
 
 
-def runner_steps(p: Pipeline, image: ValidatedImage, job: ClaimedJob, times: Times) -> None:
-    """What the idle worker does with the job it was handed, in its order.
-
-    The route hands the decoded upload to the worker in-process, so the worker starts from
-    those pixels (it reads the stored file only after a restart), and the job is leased in
-    the submit transaction, so there is no claim.
-    """
-    result = timed(times, FILTER_STEP, lambda: apply_filter(FILTER, image.image))
+def job_steps(p: Pipeline, times: Times) -> None:
+    """What a worker thread then does (`JobRunner.run_once`, then `JobWork.run`), in its order."""
+    job = timed(
+        times,
+        "jobs.claim_next (claim tx)",
+        lambda: jobs.claim_next(p.database, owner=OWNER, lease_seconds=LEASE_SECONDS),
+    )
+    if job is None:
+        raise RuntimeError("the generation just submitted was not there to claim")
+    image = timed(
+        times, "store.get + decode of the input", lambda: decode(p.store.get(job.input_key))
+    )
+    # The local provider of the example site (no Gemini key): the filter, defaults, consumed.
+    result = timed(times, FILTER_STEP, lambda: apply_filter(FILTER, image, consume=True))
     png = timed(times, "PNG encode of the result", lambda: encode_result_png(result))
     key = output_key(job)
     timed(times, "store.put result (fsync)", lambda: p.store.put(key, png, "image/png"))
-    timed(
+    done = timed(
         times,
         "jobs.complete (status + capture tx)",
         lambda: jobs.complete(
             p.database,
             job.id,
             owner=OWNER,
-            provider="local",
+            provider="local:" + FILTER,
             output_key=key,
-            usage=Usage(),
+            usage=Usage(cost_usd=0.0),
             duration_ms=0,
         ),
     )
+    if not done:
+        raise RuntimeError(f"generation {job.id} was not completed")
 
 
 def step_medians(
@@ -175,8 +191,8 @@ def step_medians(
     p = pipeline(folder, site_settings)
     times: Times = defaultdict(list)
     for data in [photos[0], *photos * reps]:
-        image, job = route_steps(p, data, times)
-        runner_steps(p, image, job, times)
+        route_steps(p, data, times)
+        job_steps(p, times)
     p.database.dispose()
     return {
         label: Step(
