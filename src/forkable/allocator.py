@@ -10,16 +10,20 @@ the threshold adapts upward as blocks are freed, but not for every thread's patt
 mapping costs a page fault and a zeroed page for every 4 KB touched, and an unmap interrupts
 the other cores. Measured in the served flow (benchmarks/bench_generations.py): the filter
 ran about 10 ms slower per 1.7-MP photo in most server processes than the same call in a plain
-process, and the flow's overhead per generation fell from about 28 ms to 12 ms with fixed
-thresholds: blocks of up to 32 MB (every array of a phone photo up to about 8 MP) stay in the
+process. Fixed thresholds keep blocks of up to 32 MB (every array of a phone photo up to about 8 MP) stay in the
 heap, where the next photo reuses them, larger ones are mapped and returned at once, and the
 heap gives memory back once 64 MB are free at its top. Peak memory with four 12-MP photos at
 once stays under 500 MB (397 MB, benchmarks/bench_filter.py).
 
+Kept because it is worth more than 5% of a generation: measured on the embedded default
+(benchmarks/bench_allocator.py, 2026-12-06), without these settings a generation of a
+1600-px photo took 10.4 ms longer (median of 10 paired rounds), 5.6% of its 186 ms wall time,
+and 16 ms more CPU.
+
 An operator's own `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` is
 left as it is, and other C libraries (musl in Alpine images) are not touched. Called when
-`forkable serve` starts (before any thread) and when an app starts serving (uvicorn's worker
-processes, serverless hosts).
+`forkable serve` and `forkable worker` start (before any thread) and when an app starts
+serving (uvicorn's worker processes, serverless hosts).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from forkable.allocator import tune_allocator
 from forkable.app import build_worker
 from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
@@ -19,6 +20,7 @@ logger = logging.getLogger("forkable.worker")
 
 
 def run_worker(path: Path | None, *, concurrency: int) -> None:
+    tune_allocator()  # before any thread starts: jobs decode and filter images here
     settings = load_settings()
     check_production(settings)
     problem = shared_limits_problem(settings, more_than_one_process=True)
