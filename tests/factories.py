@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+import httpx
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 
+from forkable.db import Database
 from forkable.generations.admission import AdmissionPolicy
+from forkable.mail.models import OutboxMail
 
 PASSWORD = "correct horse battery staple"
 
@@ -46,7 +51,36 @@ def sign_up(
     )
     assert response.status_code == 201, response.text
     body = response.json()
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    verify_by_mail(client, database, body["user"]["id"], host=host)
     return SignedUp(email=email, csrf_token=body["csrf_token"], user_id=body["user"]["id"])
+
+
+def mailed_token(database: Database, user_id: int, kind: str = "verify_email") -> str | None:
+    """The token of the newest link of ``kind`` mailed to ``user_id``, read from the queued
+    mail's text as the user would read it; None when no such mail was queued."""
+    with database.session() as session:
+        text = session.scalar(
+            select(OutboxMail.body_text)
+            .where(OutboxMail.user_id == user_id, OutboxMail.kind == kind)
+            .order_by(OutboxMail.created_at.desc())
+            .limit(1)
+        )
+    found = re.search(r"[?&]token=([A-Za-z0-9_-]+)", text or "")
+    return found.group(1) if found else None
+
+
+def verify_by_mail(
+    client: httpx.Client, database: Database, user_id: int, host: str | None = None
+) -> None:
+    """Use the verification link mailed at sign-up, as a new user does (nothing to do when the
+    site verifies nothing and mailed none)."""
+    token = mailed_token(database, user_id)
+    if token is None:
+        return
+    headers = {"host": host} if host else {}
+    response = client.post("/api/v1/auth/verify-email", json={"token": token}, headers=headers)
+    assert response.status_code == 200, response.text
 
 
 def upload(
@@ -84,3 +118,12 @@ def open_policy(cost: int = 1) -> AdmissionPolicy:
     return AdmissionPolicy(
         per_minute=10_000, daily_cap_usd=1_000_000.0, cost_tokens=cost, estimated_cost_usd=0.0
     )
+
+
+async def verify_by_mail_async(client: httpx.AsyncClient, database: Database, user_id: int) -> None:
+    """`verify_by_mail` for an asynchronous client."""
+    token = mailed_token(database, user_id)
+    if token is None:
+        return
+    response = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
