@@ -19,11 +19,13 @@ from forkable.db.sync import sync_sites
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
 from forkable.generations.work import JobWork
+from forkable.mail.setup import mail_delivery
 from forkable.observability.access_log import AccessLog
 from forkable.observability.logs import configure_logging
 from forkable.observability.metrics import Metrics
 from forkable.observability.sentry import init_sentry
 from forkable.payments.accounts import StripeAccounts, stripe_accounts
+from forkable.payments.receipts import send_receipts
 from forkable.periodic import Periodic
 from forkable.providers.catalog import build_catalog
 from forkable.providers.resolver import ProviderResolver
@@ -115,6 +117,7 @@ def build_services(
     )
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
+    send_receipts(database, registry)
     store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
     resolver = resolver or ProviderResolver(settings, metrics=metrics)
     config = runner_config or RunnerConfig(
@@ -140,6 +143,7 @@ def build_services(
         announcer=announcer,
         max_attempts=config.max_attempts,
         payments=payments,
+        mail=mail_delivery(settings, database, registry),
     )
     return Services(
         settings=settings,
@@ -168,6 +172,7 @@ def build_worker(
     """A `forkable worker` process's parts: the same job work as the embedded runner, with its
     messages and its sweep on the shared queue."""
     metrics = Metrics(enabled=False)  # a worker serves no /metrics; its jobs' rows tell all
+    send_receipts(database, registry)
     store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
     announcer = QueueAnnouncer(queue_app(database))
     policy = RunnerConfig().policy
@@ -186,6 +191,7 @@ def build_worker(
         announcer=announcer,
         max_attempts=policy.max_attempts,
         payments=payment_gateway(settings),
+        mail=mail_delivery(settings, database, registry),
     )
     config = WorkerConfig(concurrency=concurrency, lease_seconds=settings.job_lease_seconds)
     return QueueWorker(database=database, work=work, maintenance=maintenance, config=config)
@@ -303,11 +309,16 @@ def _lifespan(
 # How often the embedded server runs the maintenance that workers run on the shared queue.
 RETENTION_SECONDS = 3600.0
 RECONCILE_SECONDS = 600.0
+MAIL_SECONDS = 5.0
 
 
 def _embedded_upkeep(services: Services) -> list[Periodic]:
-    """Media retention hourly, and the payments reconcile in Stripe mode, in threads."""
-    upkeep = [Periodic("forkable-retention", RETENTION_SECONDS, services.maintenance.expire_media)]
+    """Media retention hourly, mail every few seconds, and the payments reconcile in Stripe
+    mode, in threads."""
+    upkeep = [
+        Periodic("forkable-retention", RETENTION_SECONDS, services.maintenance.expire_media),
+        Periodic("forkable-mail", MAIL_SECONDS, services.maintenance.deliver_mail),
+    ]
     if services.payments is not None:
         upkeep.append(
             Periodic(

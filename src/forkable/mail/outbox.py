@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forkable.db.types import utcnow
@@ -32,20 +33,24 @@ def queue_mail(
     if exists is not None:
         return False
     at = now or utcnow()
-    session.add(
-        OutboxMail(
-            id=uuid.uuid4().hex,
-            site_id=site_id,
-            user_id=user_id,
-            kind=mail.kind.value,
-            event_key=event_key,
-            to_address=mail.to,
-            subject=mail.subject,
-            body_text=mail.text,
-            body_html=mail.html,
-            created_at=at,
-            next_attempt_at=at,
-        )
+    row = OutboxMail(
+        id=uuid.uuid4().hex,
+        site_id=site_id,
+        user_id=user_id,
+        kind=mail.kind.value,
+        event_key=event_key,
+        to_address=mail.to,
+        subject=mail.subject,
+        body_text=mail.text,
+        body_html=mail.html,
+        created_at=at,
+        next_attempt_at=at,
     )
-    session.flush()  # the unique (site, event) index settles a race between two writers
+    # The unique (site, event) index settles a race between two transactions: the one that
+    # loses waits for the winner's commit, then undoes only its own insert.
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
     return True

@@ -19,6 +19,7 @@ from forkable.db.types import utcnow
 from forkable.ledger.book import credit, debit
 from forkable.ledger.models import EntryKind, LedgerEntry
 from forkable.payments.models import Purchase, PurchaseStatus
+from forkable.payments.receipts import owe_receipt
 
 _UNPAID = (PurchaseStatus.PENDING, PurchaseStatus.PROCESSING)
 
@@ -104,7 +105,10 @@ def credit_purchase(
         reason=f"{purchase.pack_name} pack",
         actor=source,
     )
-    return Outcome("credited" if entry is not None else "already_credited", purchase.id)
+    if entry is None:
+        return Outcome("already_credited", purchase.id)
+    owe_receipt(session, purchase.id)
+    return Outcome("credited", purchase.id)
 
 
 def mark_processing(session: Session, purchase: Purchase, payment_intent_id: str | None) -> Outcome:

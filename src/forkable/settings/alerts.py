@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from pydantic_settings import NoDecode
 
 from forkable.settings.fields import comma_list, problem, variable
+from forkable.settings.mail import SmtpUrl
 
 # The order the choices are named in when a value is refused.
 AlertsMode = Literal["on", "off", "auto"]
@@ -28,23 +28,6 @@ def _alerts_mode(value: Any) -> Any:
 def _http_url(url: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise problem("must be an http(s) URL")
-    return url
-
-
-def _smtp_url(url: str) -> str:
-    if not url.startswith(("smtp://", "smtps://")):
-        raise problem(
-            "must look like smtp://user:pass@host:587 (STARTTLS), "
-            "smtps://user:pass@host:465 (TLS), or smtp://host:25 for a local relay"
-        )
-    parts = urlsplit(url)
-    starttls = parse_qs(parts.query).get("starttls", [""])[-1].lower()
-    has_credentials = bool(parts.username or parts.password)
-    if parts.scheme == "smtp" and has_credentials and starttls in ("0", "false", "no", "off"):
-        raise problem(
-            ": starttls=0 would send the SMTP password in clear; "
-            "credentials go only over STARTTLS or smtps://"
-        )
     return url
 
 
@@ -81,7 +64,7 @@ class AlertSettings(BaseModel):
     alert_webhook_url: HttpUrl | None = variable(
         "FORKABLE_ALERT_WEBHOOK_URL", meaning="generic JSON webhook"
     )
-    alert_smtp_url: Annotated[str, AfterValidator(_smtp_url)] | None = variable(
+    alert_smtp_url: SmtpUrl | None = variable(
         "FORKABLE_ALERT_SMTP_URL",
         meaning="alert e-mail: `smtp://user:pass@host:587` (STARTTLS), "
         "`smtps://user:pass@host:465` (TLS), or `smtp://host:25` without credentials for a "

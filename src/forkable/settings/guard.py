@@ -41,6 +41,11 @@ def production_problems(settings: Settings) -> list[str]:
             f"CRON_SECRET is too short: use {MIN_OPERATOR_TOKEN_LENGTH} or more random "
             "characters (openssl rand -hex 32)"
         )
+    if not settings.smtp_url:
+        problems.append(
+            "FORKABLE_SMTP_URL is not set: mail to users (address verification, password "
+            "reset, receipts) could not be sent"
+        )
     if settings.serverless and isinstance(settings.media_location, MediaFolder):
         problems.append(
             "a local media folder on a serverless host loses every photo: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from forkable.settings.alerts import AlertSettings
+from forkable.settings.mail import MailSettings
 from forkable.settings.monitoring import LogFormat, MonitoringSettings
 from forkable.settings.payments import PaymentSettings
 from forkable.settings.process import ProcessSettings
@@ -20,6 +21,7 @@ from forkable.settings.storage import StorageSettings
 class Settings(
     BaseSettings,
     AlertSettings,
+    MailSettings,
     MonitoringSettings,
     PaymentSettings,
     ProviderSettings,

@@ -10,9 +10,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from forkable import __version__
+from forkable.payments.money import format_money
 from forkable.sites import Site
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+__all__ = ["TEMPLATES_DIR", "build_templates", "format_money", "render"]
 
 
 def build_templates() -> Jinja2Templates:
@@ -20,14 +23,6 @@ def build_templates() -> Jinja2Templates:
     templates.env.globals["forkable_version"] = __version__
     templates.env.filters["money"] = format_money
     return templates
-
-
-def format_money(cents: int, currency: str) -> str:
-    """``499, "usd"`` -> ``$4.99``; other currencies as ``4.99 EUR``."""
-    symbols = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$"}
-    amount = f"{cents / 100:,.2f}"
-    symbol = symbols.get(currency)
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
 
 
 def render(

@@ -1,4 +1,4 @@
-"""Periodic maintenance: the stuck-job sweep, media retention, the payments reconcile.
+"""Periodic maintenance: the stuck-job sweep, media retention, the payments reconcile, mail.
 
 Run by `forkable worker` as Procrastinate periodic tasks (one process per tick, whichever
 fetches it), and by the embedded server in threads of its own. Each step is safe to run in
@@ -16,6 +16,7 @@ from forkable.db.types import utcnow
 from forkable.generations import jobs
 from forkable.generations.announce import Announcer
 from forkable.generations.retention import RetentionReport, expire_media
+from forkable.mail.delivery import DeliveryReport, MailDelivery
 from forkable.payments.accounts import StripeAccounts
 from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.service import reconcile
@@ -51,6 +52,7 @@ class Maintenance:
         announcer: Announcer,
         max_attempts: int,
         payments: StripeAccounts | None,
+        mail: MailDelivery | None = None,
     ) -> None:
         self.database = database
         self.store = store
@@ -58,6 +60,7 @@ class Maintenance:
         self.announcer = announcer
         self.max_attempts = max_attempts
         self.payments = payments
+        self.mail = mail
 
     def sweep(self) -> SweepReport:
         """Expired leases back to the queue (or failed, tokens back, after the last attempt),
@@ -108,3 +111,7 @@ class Maintenance:
         if credited:
             logger.warning("scheduled reconcile credited %d purchase(s)", credited)
         return credited
+
+    def deliver_mail(self) -> DeliveryReport:
+        """The outbox's due mail sent (or set to be tried again later)."""
+        return self.mail.deliver_due() if self.mail is not None else DeliveryReport()

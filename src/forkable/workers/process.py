@@ -48,6 +48,7 @@ class WorkerConfig:
     sweep_cron: str = "* * * * * */15"  # every 15 seconds (croniter's sixth field)
     reconcile_cron: str = "*/10 * * * *"
     retention_cron: str = "17 * * * *"  # hourly
+    mail_cron: str = "* * * * * */10"  # every 10 seconds
     poll_seconds: float = 5.0  # LISTEN/NOTIFY wakes the worker at once; this is the fallback
 
 
@@ -162,3 +163,12 @@ class QueueWorker:
         )
         async def expire_media(timestamp: int) -> None:
             await in_daemon_thread("forkable-retention", self.maintenance.expire_media)
+
+        @app.periodic(cron=self.config.mail_cron, periodic_id="mail")
+        @app.task(
+            name="forkable.deliver_mail",
+            queue=MAINTENANCE_QUEUE,
+            priority=MAINTENANCE_PRIORITY,
+        )
+        async def deliver_mail(timestamp: int) -> None:
+            await in_daemon_thread("forkable-mail", self.maintenance.deliver_mail)

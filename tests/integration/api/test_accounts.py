@@ -195,6 +195,7 @@ def test_production_cookie_is_secure_with_host_prefix(
         stripe_webhook_secret="whsec_x",
         metrics_token="m" * 32,
         gemini_api_key="k",
+        smtp_url="smtp://127.0.0.1:25",
     )
     services = build_services(registry, settings, passwords=fast_passwords())
     app: FastAPI = create_app(registry, settings, services=services, migrate=True, run_jobs=False)

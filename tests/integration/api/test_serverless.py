@@ -114,6 +114,7 @@ def test_cron_maintenance_runs_queued_work(serverless: tuple[TestClient, Service
         "processed": 1,
         "photos_deleted": 0,
         "results_deleted": 0,
+        "mail_sent": 0,
     }
     assert client.get(f"/api/v1/generations/{made.generation.id}").json()["status"] == "succeeded"
     with services.database.session() as session:

@@ -116,6 +116,7 @@ PRODUCTION = {
     "stripe_webhook_secret": "whsec_x",
     "gemini_api_key": "g",
     "metrics_token": "the-metrics-token-of-32-characters",
+    "smtp_url": "smtp://127.0.0.1:25",
 }
 
 

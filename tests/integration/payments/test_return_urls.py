@@ -59,6 +59,7 @@ def test_production_sends_buyers_back_to_the_sites_own_domain(
             stripe_api_base=fake.url,
             metrics_token="m" * 32,
             gemini_api_key="k",
+            smtp_url="smtp://127.0.0.1:25",
         )
         # Started on another host of the same site (a preview address, say): still the domain.
         purchase_id, success, cancel = _return_urls(registry, settings, fake, f"https://{host}")

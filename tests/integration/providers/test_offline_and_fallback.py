@@ -27,6 +27,7 @@ from forkable.testing.fake_gemini import FakeGemini
 PRODUCTION = {
     "env": "production", "payments": "stripe",
     "stripe_secret_key": "sk_test_x", "stripe_webhook_secret": "whsec_x", "metrics_token": "m" * 32,
+    "smtp_url": "smtp://127.0.0.1:25",
 }  # fmt: skip
 
 

@@ -107,6 +107,7 @@ def test_hsts_in_production(registry: SiteRegistry, settings: Settings) -> None:
             "stripe_webhook_secret": "whsec_x",
             "metrics_token": "m" * 32,
             "gemini_api_key": "k",
+            "smtp_url": "smtp://127.0.0.1:25",
         }
     )
     app = create_app(registry, production, migrate=True)

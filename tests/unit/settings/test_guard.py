@@ -18,6 +18,7 @@ PRODUCTION_OK = {
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
     "FORKABLE_METRICS_TOKEN": "metrics-token-" + "m" * 18,
     "FORKABLE_DATABASE_URL": "postgresql://u@db/forkable",
+    "FORKABLE_SMTP_URL": "smtp://mailer:pw@smtp.example.com:587",
 }
 
 
@@ -30,11 +31,28 @@ def test_production_guard_lists_every_problem() -> None:
     with pytest.raises(SettingsError) as caught:
         check_production(settings)
     problems = caught.value.problems
-    assert len(problems) == 3
+    assert len(problems) == 4
     assert any(p.startswith("payments are in demo mode") for p in problems)
+    assert any(p.startswith("FORKABLE_SMTP_URL is not set") for p in problems)
     assert any(p.startswith("FORKABLE_METRICS_TOKEN is not set") for p in problems)
     assert any(p.startswith("SQLite on a serverless host") for p in problems)
     assert all("\n" not in p for p in problems)
+
+
+def test_production_needs_smtp_for_mail_to_users() -> None:
+    # Every site mails password resets, so production with sites cannot do without SMTP.
+    environ = {**PRODUCTION_OK, "FORKABLE_SMTP_URL": ""}
+    with pytest.raises(SettingsError) as caught:
+        check_production(load_settings(environ))
+    assert caught.value.problems == [
+        "FORKABLE_SMTP_URL is not set: mail to users (address verification, password reset, "
+        "receipts) could not be sent"
+    ]
+    check_production(load_settings({**PRODUCTION_OK, "FORKABLE_SMTP_URL": "smtp://relay:25"}))
+
+
+def test_development_without_smtp_starts() -> None:
+    check_production(load_settings({"FORKABLE_SMTP_URL": ""}))
 
 
 def test_production_refuses_explicit_demo_payments() -> None:

@@ -2,7 +2,7 @@
 
 Vercel Cron calls it (see the generated `vercel.json`) with `Authorization: Bearer
 $CRON_SECRET`: expired leases go back to the queue or fail with their tokens returned, and a
-few queued generations are made.
+few queued generations are made, media past retention is deleted and due mail is sent.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _JOBS_PER_CALL = 3
 )
 async def maintenance(request: Request, services: ServicesDep) -> dict[str, int]:
     """Reap expired leases, run a few queued generations and delete media past the sites'
-    retention (cron; needs CRON_SECRET)."""
+    retention, and send due mail (cron; needs CRON_SECRET)."""
     secret = services.settings.cron_secret
     if not secret:
         raise ApiError(404, "not_found", "Maintenance calls are not enabled here.")
@@ -41,7 +41,9 @@ async def maintenance(request: Request, services: ServicesDep) -> dict[str, int]
         raise ApiError(401, "unauthorized", "A valid cron secret is required.")
     done = await run_in_threadpool(services.runner.maintain, max_jobs=_JOBS_PER_CALL)
     expired = await run_in_threadpool(services.maintenance.expire_media)
+    mail = await run_in_threadpool(services.maintenance.deliver_mail)
     return done | {
         "photos_deleted": expired.photos_deleted,
         "results_deleted": expired.results_deleted,
+        "mail_sent": mail.sent,
     }
