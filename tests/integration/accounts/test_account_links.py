@@ -87,7 +87,7 @@ class TestVerification:
         (mail,) = _mails(services, "verify_email")
         assert mail.to_address == "ada@example.com" and mail.user_id == user_id
         assert "http://coloringbook.localhost/verify-email?token=" in (mail.body_text or "")
-        token = mailed_token(services.database, user_id)
+        token = mailed_token(services, user_id)
         assert token is not None
         # Only the hash is stored.
         with services.database.session() as session:
@@ -109,10 +109,10 @@ class TestVerification:
     ) -> None:
         body = _signup(client)
         user_id = _user_id(body)
-        first = mailed_token(services.database, user_id)
+        first = mailed_token(services, user_id)
         resent = client.post(RESEND, headers={"x-csrf-token": str(body["csrf_token"])})
         assert resent.status_code == 202, resent.text
-        second = mailed_token(services.database, user_id)
+        second = mailed_token(services, user_id)
         assert first and second and first != second
         site = services.sites.get("coloringbook")
         assert site is not None
@@ -146,7 +146,7 @@ class TestVerification:
     ) -> None:
         body = _signup(client)
         user_id = _user_id(body)
-        token = mailed_token(services.database, user_id)
+        token = mailed_token(services, user_id)
         assert token is not None
         host = None
         if spoil == "tampered":
@@ -221,7 +221,7 @@ class TestRequiredMode:
         refused = client.post("/api/v1/generations", files=files, headers=headers)
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "email_unverified"
-        verify_by_mail(client, services.database, user_id)
+        verify_by_mail(client, services, user_id)
         assert client.get("/api/v1/me").json()["balance"] == 3
         accepted = client.post("/api/v1/generations", files=files, headers=headers)
         assert accepted.status_code == 202, accepted.text
@@ -265,7 +265,7 @@ class TestPasswordReset:
         assert key.status_code == 201
         bearer = {"authorization": f"Bearer {key.json()['key']}"}
         assert client.post(RESET, json={"email": user.email}).status_code == 202
-        token = mailed_token(services.database, user.user_id, "password_reset")
+        token = mailed_token(services, user.user_id, "password_reset")
         assert token is not None
 
         weak = client.post(CONFIRM, json={"token": token, "password": "password"})
@@ -291,7 +291,7 @@ class TestPasswordReset:
     ) -> None:
         user = sign_up(client)
         client.post(RESET, json={"email": user.email})
-        token = mailed_token(services.database, user.user_id, "password_reset")
+        token = mailed_token(services, user.user_id, "password_reset")
         with services.database.transaction() as session:
             session.execute(
                 update(AccountToken)
@@ -308,7 +308,7 @@ class TestPasswordReset:
         self, client: TestClient, services: Services
     ) -> None:
         body = _signup(client)
-        token = mailed_token(services.database, _user_id(body))
+        token = mailed_token(services, _user_id(body))
         response = client.post(CONFIRM, json={"token": token, "password": NEW_PASSWORD})
         assert response.status_code == 400
 
@@ -376,7 +376,7 @@ class TestChangeAddress:
         (mail,) = _mails(services, "email_change")
         assert mail.to_address == "new@example.com"
         assert client.get("/api/v1/me").json()["email"] == user.email  # not yet
-        token = mailed_token(services.database, user.user_id, "email_change")
+        token = mailed_token(services, user.user_id, "email_change")
         done = client.post(VERIFY, json={"token": token})
         assert done.status_code == 200, done.text
         assert done.json() == {"email": "new@example.com", "changed": True, "bonus_granted": 0}

@@ -30,7 +30,7 @@ def test_the_app_page_says_what_waits_and_a_get_uses_no_link(
     user_id = signed.json()["user"]["id"]
     page = client.get("/app")
     assert "get your <strong>3 free tokens</strong>" in page.text
-    token = mailed_token(services.database, user_id)
+    token = mailed_token(services, user_id)
     assert f'href="/verify-email?token={token}"' in page.text  # development shortcut
     # A mail scanner following the link only sees a button.
     shown = client.get(f"/verify-email?token={token}")
@@ -49,11 +49,11 @@ def test_the_resend_button_sends_a_new_link(client: TestClient, services: Servic
     signed = client.post(
         "/api/v1/auth/signup", json={"email": "ada@example.com", "password": PASSWORD}
     )
-    first = mailed_token(services.database, signed.json()["user"]["id"])
+    first = mailed_token(services, signed.json()["user"]["id"])
     csrf = _csrf(client.get("/app").text)
     sent = client.post("/verify-email/resend", data={"csrf_token": csrf})
     assert sent.status_code == 200 and 'data-testid="verify-sent"' in sent.text
-    assert mailed_token(services.database, signed.json()["user"]["id"]) != first
+    assert mailed_token(services, signed.json()["user"]["id"]) != first
 
 
 def test_production_never_shows_the_link(
@@ -87,7 +87,7 @@ def test_forgot_and_reset_password_pages(client: TestClient, services: Services)
     for email in (user.email, "nobody@example.com"):
         answer = client.post("/forgot-password", data={"email": email})
         assert answer.status_code == 200 and 'data-testid="reset-sent"' in answer.text
-    token = mailed_token(services.database, user.user_id, "password_reset")
+    token = mailed_token(services, user.user_id, "password_reset")
     assert 'name="token"' in client.get(f"/reset-password?token={token}").text
     weak = client.post("/reset-password", data={"token": token, "password": "password"})
     assert weak.status_code == 422
@@ -116,4 +116,4 @@ def test_account_security_forms(client: TestClient, services: Services) -> None:
         data={"csrf_token": csrf, "password": NEW_PASSWORD, "new_email": "new@example.com"},
     )
     assert 'data-testid="security-done"' in moved.text
-    assert mailed_token(services.database, user.user_id, "email_change")
+    assert mailed_token(services, user.user_id, "email_change")

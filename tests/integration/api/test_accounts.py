@@ -27,7 +27,7 @@ def test_signup_gives_the_bonus_and_a_session(client: TestClient) -> None:
     body = response.json()
     assert body["user"]["email"] == "ada@example.com"
     assert body["user"]["balance"] == 0  # the bonus waits for the mailed link (`bonus` mode)
-    verify_by_mail(client, client.app.state.services.database, body["user"]["id"])  # type: ignore[attr-defined]
+    verify_by_mail(client, client.app.state.services, body["user"]["id"])  # type: ignore[attr-defined]
     assert client.get("/api/v1/me").json()["balance"] == 3
     assert len(body["csrf_token"]) >= 32
     cookie = response.headers["set-cookie"]

@@ -38,7 +38,7 @@ async def _signed_in(
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text
     body = response.json()
-    await verify_by_mail_async(client, services.database, body["user"]["id"])
+    await verify_by_mail_async(client, services, body["user"]["id"])
     return client, body["csrf_token"], body["user"]["id"]
 
 

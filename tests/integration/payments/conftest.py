@@ -101,6 +101,6 @@ def shop(
         )
         assert signup.status_code == 201
         body = signup.json()
-        verify_by_mail(client, services.database, body["user"]["id"])
+        verify_by_mail(client, services, body["user"]["id"])
         yield Shop(url, services, fake_stripe, client, body["csrf_token"], body["user"]["id"])
     services.database.dispose()

@@ -53,7 +53,7 @@ class Server:
             "/api/v1/auth/signup", json={"email": f"buyer@{site}.example", "password": PASSWORD}
         )
         assert signup.status_code == 201, signup.text
-        verify_by_mail(client, self.services.database, signup.json()["user"]["id"])
+        verify_by_mail(client, self.services, signup.json()["user"]["id"])
         return Customer(self, site, client, signup.json()["csrf_token"])
 
     def deliver(self, event: Obj, site: str, secret: str) -> httpx.Response:
