@@ -48,3 +48,17 @@ def verify_from_mail(client: httpx.Client, data_dir: Path, email: str) -> None:
     token = link_token(wait_for_link(data_dir, email, "/verify-email"))
     response = client.post("/api/v1/auth/verify-email", json={"token": token})
     assert response.status_code == 200, response.text
+
+
+def wait_for_subject(data_dir: Path, to: str, fragment: str, *, timeout: float = 30) -> str:
+    """The subject of a mail to ``to`` that contains ``fragment``; wait for its delivery."""
+    deadline = time.monotonic() + timeout
+    folder = data_dir / "mail"
+    while time.monotonic() < deadline:
+        for eml in sorted(folder.glob("*.eml")) if folder.is_dir() else []:
+            message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+            subject = str(message["Subject"])
+            if str(message["To"]).strip().lower() == to.lower() and fragment in subject:
+                return subject
+        time.sleep(0.2)
+    raise TimeoutError(f"no mail to {to} about {fragment!r} in {folder}")
