@@ -30,6 +30,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    data_dir: Path | None = None  # its FORKABLE_DATA_DIR (development mail lands in mail/)
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> float:
@@ -71,7 +72,7 @@ def serve(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process, timeout)
-        yield Server(process=process, url=url, log=log)
+        yield Server(process=process, url=url, log=log, data_dir=data_dir)
     except Exception:
         sys.stderr.write(log.read_text(errors="replace"))
         raise

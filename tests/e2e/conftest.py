@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page
 from tests.conftest import CHROMIUM, missing_service
 from tests.serving import Server, serve
+from tests.support.mailbox import wait_for_link
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -103,9 +104,18 @@ def photo(tmp_path: Path) -> Path:
 SignUp = Callable[[str], str]
 
 
+def confirm_address(page: Page, data_dir: Path, email: str) -> None:
+    """Open the verification link mailed to ``email`` (the `.eml` the development server
+    wrote) and press its button, as a new user does."""
+    page.goto(wait_for_link(data_dir, email, "/verify-email"))
+    page.get_by_test_id("verify-submit").click()
+    page.get_by_test_id("verify-result").wait_for()
+
+
 @pytest.fixture
-def sign_up(page: Page) -> SignUp:
-    """Create a fresh account through /signup on the given server URL; return its e-mail.
+def sign_up(page: Page, coloringbook_server: Server) -> SignUp:
+    """Create a fresh account through /signup on the given server URL (coloringbook_server's)
+    and confirm its address through the mailed link; return its e-mail.
 
     The page ends signed in, on /app.
     """
@@ -117,6 +127,9 @@ def sign_up(page: Page) -> SignUp:
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url(base_url + "/app")
+        assert coloringbook_server.data_dir is not None
+        confirm_address(page, coloringbook_server.data_dir, email)
+        page.goto(base_url + "/app")
         return email
 
     return run

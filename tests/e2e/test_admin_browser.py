@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
+from tests.support.mailbox import verify_from_mail
 
 from forkable.accounts.models import User
 from forkable.db import Database
@@ -44,6 +45,8 @@ def test_dashboard_charts_and_a_grant_through_the_ui(
         json={"email": customer, "password": "correct horse battery"},
     )
     assert created.status_code == 201
+    with httpx.Client(base_url=base, timeout=30) as customer_client:
+        verify_from_mail(customer_client, tmp_path / "var", customer)
     email = sign_up(base)
     _make_admin(tmp_path / "var", email)
     # /app loads the history with fetches; leaving before they finish would abort them.

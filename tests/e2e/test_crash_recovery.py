@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import select
 from tests.factories import PASSWORD, photo_bytes
 from tests.serving import free_port, serve, wait_until_healthy
+from tests.support.mailbox import verify_from_mail
 
 from forkable.db import Database
 from forkable.generations.models import Generation
@@ -78,6 +79,7 @@ def test_sigkill_mid_generation_then_restart(tmp_path: Path, database_url: str) 
             signup = client.post(
                 "/api/v1/auth/signup", json={"email": "k@example.com", "password": PASSWORD}
             )
+            verify_from_mail(client, data_dir, "k@example.com")
             csrf = signup.json()["csrf_token"]
             submitted = client.post(
                 "/api/v1/generations",

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from tests.factories import PASSWORD
 from tests.serving import free_port, serve, wait_until_healthy
+from tests.support.mailbox import verify_from_mail
 from tests.support.waiting import wait_until
 
 from forkable.db import Database
@@ -42,11 +43,12 @@ def _stripe_env(environ: dict[str, str], fake: FakeStripe) -> dict[str, str]:
     }
 
 
-def _buy(client: httpx.Client, fake: FakeStripe) -> tuple[str, str]:
+def _buy(client: httpx.Client, fake: FakeStripe, data_dir: Path) -> tuple[str, str]:
     signup = client.post(
         "/api/v1/auth/signup", json={"email": "b@example.com", "password": PASSWORD}
     )
     csrf = signup.json()["csrf_token"]
+    verify_from_mail(client, data_dir, "b@example.com")
     purchase_id = client.post(
         "/api/v1/checkout", json={"pack_id": "starter"}, headers={"x-csrf-token": csrf}
     ).json()["purchase_id"]
@@ -100,7 +102,7 @@ def test_crash_inside_the_webhook_transaction_then_redelivery(
         try:
             wait_until_healthy(url, paused, timeout=30)
             with httpx.Client(base_url=url, timeout=30) as client:
-                purchase_id, session_id = _buy(client, fake)
+                purchase_id, session_id = _buy(client, fake, Path(environment["FORKABLE_DATA_DIR"]))
                 cookies = dict(client.cookies)
             event = fake.complete_session(session_id)
             hung = threading.Thread(
@@ -146,7 +148,7 @@ def test_reconcile_credits_a_missed_webhook_once(environment: dict[str, str]) ->
         _upgrade(environ)
         with serve(SITE, Path(environ["FORKABLE_DATA_DIR"]), env=environ) as server:
             with httpx.Client(base_url=server.url, timeout=30) as client:
-                purchase_id, session_id = _buy(client, fake)
+                purchase_id, session_id = _buy(client, fake, Path(environment["FORKABLE_DATA_DIR"]))
                 fake.complete_session(session_id)  # paid; the webhook never arrives
                 _other_purchase, open_session = _buy_again(client, fake)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from forkable.accounts.emails import normalise_email
 from forkable.accounts.models import ApiKey, User, UserSession
@@ -70,6 +72,11 @@ def email_taken(database: Database, *, site_id: str, address: str) -> bool:
     return found is not None
 
 
+def signup_ref(user_id: int) -> str:
+    """The ledger ref of a user's sign-up bonus: booked once, whenever it is granted."""
+    return f"signup:{user_id}"
+
+
 def create_user(
     database: Database,
     passwords: Passwords,
@@ -79,8 +86,14 @@ def create_user(
     password: str,
     signup_bonus: int,
     is_admin: bool = False,
+    verified: bool = True,
+    then: Callable[[Session, User], None] | None = None,
 ) -> User:
     """A new user with a token account and the site's sign-up bonus, all or nothing.
+
+    ``verified``: the address counts as proven from the start (users made by the operator);
+    sign-ups pass False and a zero bonus when the bonus waits for the mailed link. ``then``
+    runs in the same transaction once the user has an id (issuing that link, queueing its mail).
 
     A taken address is refused before hashing: sign-up answers "taken" anyway, so the time
     saved tells nothing new, and refused attempts cost no 64 MiB hash. Two sign-ups racing
@@ -93,7 +106,11 @@ def create_user(
     try:
         with database.transaction() as session:
             user = User(
-                site_id=site_id, email=address, password_hash=password_hash, is_admin=is_admin
+                site_id=site_id,
+                email=address,
+                password_hash=password_hash,
+                is_admin=is_admin,
+                email_verified_at=utcnow() if verified else None,
             )
             session.add(user)
             session.flush()
@@ -105,8 +122,10 @@ def create_user(
                     user_id=user.id,
                     amount=signup_bonus,
                     kind=EntryKind.SIGNUP_BONUS,
-                    ref=f"signup:{user.id}",
+                    ref=signup_ref(user.id),
                 )
+            if then is not None:
+                then(session, user)
     except IntegrityError as exc:
         raise EmailTaken(address) from exc
     return user
@@ -158,6 +177,15 @@ def start_session(database: Database, *, user: User, replaces: str | None = None
             )
         )
     return created
+
+
+def end_sessions(session: Session, *, user_id: int, keep: str | None = None) -> None:
+    """End every session of ``user_id`` (but ``keep``, the caller's own) in the caller's
+    transaction. API keys are not sessions: they stay until revoked."""
+    statement = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        statement = statement.where(UserSession.token_hash != keep)
+    session.execute(statement)
 
 
 def end_session(database: Database, session_hash: str) -> None:

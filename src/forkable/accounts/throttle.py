@@ -35,6 +35,14 @@ LOGIN_FAILURES_PER_ACCOUNT = per_seconds("login-account", 50, 15 * 60)
 KNOWN_ADDRESS = per_seconds("login-known-address", 1, 30 * 24 * 60 * 60)
 # Sign-ups grant free tokens, so one address may only try a few times an hour.
 SIGNUPS_PER_ADDRESS = per_seconds("signup-address", 10, 60 * 60)
+# Mails a visitor can make us send: a person needs one or two, a flood would be spam from us.
+VERIFY_RESENDS_PER_MINUTE = per_seconds("verify-resend-minute", 1, 60)
+VERIFY_RESENDS_PER_HOUR = per_seconds("verify-resend-hour", 5, 60 * 60)
+RESETS_PER_EMAIL = per_seconds("reset-email", 3, 60 * 60)
+RESETS_PER_ADDRESS = per_seconds("reset-address", 20, 60 * 60)
+EMAIL_CHANGES_PER_ACCOUNT = per_seconds("email-change-account", 5, 60 * 60)
+# Wrong current passwords on the account page: a stolen session must not become a guesser.
+PASSWORD_CHECKS_PER_ACCOUNT = per_seconds("password-check-account", 10, 15 * 60)
 
 _IPV6_SUBSCRIBER_PREFIX = 64
 
@@ -113,6 +121,33 @@ def admit_signup(limiter: RateLimiter, *, site_id: str, ip: str) -> Attempt:
     """Count one sign-up attempt before anything is hashed; Throttled when over the limit."""
     key = f"{site_id}:{address_key(ip)}"
     return Attempt(limiter, _count(limiter, [(SIGNUPS_PER_ADDRESS, key)]))
+
+
+def admit_verify_resend(limiter: RateLimiter, *, site_id: str, user_id: int) -> Attempt:
+    """Count one "send the link again"; Throttled when the user asked too often."""
+    key = f"{site_id}:{user_id}"
+    windows = [(VERIFY_RESENDS_PER_MINUTE, key), (VERIFY_RESENDS_PER_HOUR, key)]
+    return Attempt(limiter, _count(limiter, windows))
+
+
+def admit_password_reset(limiter: RateLimiter, *, site_id: str, email: str, ip: str) -> Attempt:
+    """Count one reset request, by address asked for and by client address, before any lookup
+    (unknown addresses count the same, so the answer tells nothing)."""
+    windows = [
+        (RESETS_PER_EMAIL, f"{site_id}:{email}"),
+        (RESETS_PER_ADDRESS, f"{site_id}:{address_key(ip)}"),
+    ]
+    return Attempt(limiter, _count(limiter, windows))
+
+
+def admit_email_change(limiter: RateLimiter, *, site_id: str, user_id: int) -> Attempt:
+    return Attempt(limiter, _count(limiter, [(EMAIL_CHANGES_PER_ACCOUNT, f"{site_id}:{user_id}")]))
+
+
+def admit_password_check(limiter: RateLimiter, *, site_id: str, user_id: int) -> Attempt:
+    """Count one check of a signed-in user's current password (change password or address)."""
+    key = f"{site_id}:{user_id}"
+    return Attempt(limiter, _count(limiter, [(PASSWORD_CHECKS_PER_ACCOUNT, key)]))
 
 
 def _count(

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 
 import anyio.to_thread
 
+from forkable.accounts import verification
 from forkable.accounts.service import Principal
 from forkable.db import Database
 from forkable.generations import service
@@ -45,6 +46,7 @@ class GenerationRefusal(Enum):
     INSUFFICIENT_TOKENS = "insufficient_tokens"
     TOO_FAST = "too_fast"
     SPEND_CAP = "spend_cap"
+    EMAIL_UNVERIFIED = "email_unverified"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,16 @@ async def submit_generation(
         )
         if earlier is not None:
             return earlier
+
+    # `[accounts] verify_email = "required"`: no images until the address is verified.
+    if verification.mode(site) == "required" and not await _in_thread(
+        verification.is_verified, intake.database, principal.user_id
+    ):
+        return Refusal(
+            GenerationRefusal.EMAIL_UNVERIFIED,
+            "Confirm your e-mail address first: open the link we mailed you "
+            "(or send it again from the app page).",
+        )
 
     policy = AdmissionPolicy.for_site(site, intake.resolver.estimated_cost_usd(site))
     # Refused now rather than after reading the upload; decided for good by the submit.

@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from forkable.accounts.credentials import SameEmail, WrongPassword
 from forkable.accounts.emails import InvalidEmail
+from forkable.accounts.links import BadLink
 from forkable.accounts.passwords import PasswordsBusy, WeakPassword
 from forkable.accounts.service import EmailTaken, InvalidCredentials
 from forkable.accounts.throttle import Throttled
@@ -74,6 +76,7 @@ REFUSAL_ANSWERS: dict[RefusalKind, HttpAnswer] = {
     GenerationRefusal.INSUFFICIENT_TOKENS: HttpAnswer(402, "insufficient_tokens"),
     GenerationRefusal.TOO_FAST: HttpAnswer(429, "rate_limited"),
     GenerationRefusal.SPEND_CAP: HttpAnswer(429, "spend_cap"),
+    GenerationRefusal.EMAIL_UNVERIFIED: HttpAnswer(403, "email_unverified"),
     UploadProblem.TOO_LARGE: HttpAnswer(413, "too_large"),
     UploadProblem.UNSUPPORTED_TYPE: HttpAnswer(415, "unsupported_media_type"),
     UploadProblem.INVALID_IMAGE: HttpAnswer(422, "invalid_image"),
@@ -90,6 +93,10 @@ REFUSAL_ANSWERS: dict[RefusalKind, HttpAnswer] = {
     InvalidCredentials: HttpAnswer(401, "invalid_credentials"),
     Throttled: HttpAnswer(429, "rate_limited"),
     PasswordsBusy: HttpAnswer(503, "busy"),
+    # Mailed links and account changes (`accounts.links`, `accounts.credentials`)
+    BadLink: HttpAnswer(400, "invalid_link"),
+    WrongPassword: HttpAnswer(403, "wrong_password"),
+    SameEmail: HttpAnswer(422, "same_email"),
     # Checkout (`payments`)
     UnknownPack: HttpAnswer(422, "unknown_pack"),
     PaymentProviderError: HttpAnswer(502, "payment_provider"),

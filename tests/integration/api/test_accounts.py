@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.factories import PASSWORD, sign_up
+from tests.factories import PASSWORD, sign_up, verify_by_mail
 
 from forkable.accounts.models import UserSession
 from forkable.accounts.passwords import fast_passwords
@@ -26,7 +26,9 @@ def test_signup_gives_the_bonus_and_a_session(client: TestClient) -> None:
     assert response.status_code == 201
     body = response.json()
     assert body["user"]["email"] == "ada@example.com"
-    assert body["user"]["balance"] == 3
+    assert body["user"]["balance"] == 0  # the bonus waits for the mailed link (`bonus` mode)
+    verify_by_mail(client, client.app.state.services, body["user"]["id"])  # type: ignore[attr-defined]
+    assert client.get("/api/v1/me").json()["balance"] == 3
     assert len(body["csrf_token"]) >= 32
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("forkable_session=")

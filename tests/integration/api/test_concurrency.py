@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.factories import PASSWORD, photo_bytes
+from tests.factories import PASSWORD, photo_bytes, verify_by_mail_async
 from tests.serving import run_async, serve_app_in_thread
 
 from forkable.generations.verify import verify_all
@@ -31,11 +31,14 @@ def sites_dir(sites_dir: Path) -> Path:
     return sites_dir
 
 
-async def _signed_in(base: str, email: str) -> tuple[httpx.AsyncClient, str, int]:
+async def _signed_in(
+    base: str, email: str, services: Services
+) -> tuple[httpx.AsyncClient, str, int]:
     client = httpx.AsyncClient(base_url=base, headers=HOST, timeout=60)
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text
     body = response.json()
+    await verify_by_mail_async(client, services, body["user"]["id"])
     return client, body["csrf_token"], body["user"]["id"]
 
 
@@ -65,7 +68,7 @@ def test_30_concurrent_submits_with_7_tokens(app: FastAPI, services: Services) -
     photo = photo_bytes(size=64)
 
     async def scenario(base: str) -> None:
-        client, csrf, user_id = await _signed_in(base, "race@example.com")
+        client, csrf, user_id = await _signed_in(base, "race@example.com", services)
         _grant(services, user_id, 4)  # 3 from sign-up + 4 = 7
 
         async def submit() -> int:
@@ -96,7 +99,7 @@ def test_same_idempotency_key_five_times_at_once(app: FastAPI, services: Service
     photo = photo_bytes(size=64)
 
     async def scenario(base: str) -> None:
-        client, csrf, _user_id = await _signed_in(base, "twice@example.com")
+        client, csrf, _user_id = await _signed_in(base, "twice@example.com", services)
 
         async def submit() -> httpx.Response:
             return await client.post(

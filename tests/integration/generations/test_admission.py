@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from tests.factories import PASSWORD, photo_bytes
+from tests.factories import PASSWORD, photo_bytes, verify_by_mail_async
 from tests.integration.generations.conftest import MakeUser
 from tests.serving import run_async, serve_app_in_thread
 
@@ -65,11 +65,14 @@ def _grant(services: Services, user_id: int, amount: int) -> None:
         )
 
 
-async def _signed_in(base: str, email: str) -> tuple[httpx.AsyncClient, str, int]:
+async def _signed_in(
+    base: str, email: str, services: Services
+) -> tuple[httpx.AsyncClient, str, int]:
     client = httpx.AsyncClient(base_url=base, headers=HOST, timeout=60)
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text
     body = response.json()
+    await verify_by_mail_async(client, services, body["user"]["id"])
     return client, body["csrf_token"], body["user"]["id"]
 
 
@@ -116,7 +119,7 @@ class TestPerMinuteLimit:
 
     def test_a_burst_of_12_starts_exactly_6(self, app: FastAPI, services: Services) -> None:
         async def scenario(base: str) -> None:
-            client, csrf, user_id = await _signed_in(base, "burst@example.com")
+            client, csrf, user_id = await _signed_in(base, "burst@example.com", services)
             _grant(services, user_id, 20)
             responses = await _burst(client, csrf, 12)
             statuses = sorted(r.status_code for r in responses)
@@ -137,7 +140,7 @@ class TestPerMinuteLimit:
         self, app: FastAPI, services: Services
     ) -> None:
         async def scenario(base: str) -> None:
-            client, csrf, user_id = await _signed_in(base, "later@example.com")
+            client, csrf, user_id = await _signed_in(base, "later@example.com", services)
             _grant(services, user_id, 20)
             assert [r.status_code for r in await _burst(client, csrf, 6)] == [202] * 6
             await _wait_idle(client)
@@ -174,7 +177,7 @@ class TestPerMinuteLimit:
         self, app: FastAPI, services: Services
     ) -> None:
         async def scenario(base: str) -> None:
-            client, csrf, user_id = await _signed_in(base, "again@example.com")
+            client, csrf, user_id = await _signed_in(base, "again@example.com", services)
             _grant(services, user_id, 20)
             photo = photo_bytes(size=64)
 

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from tests.factories import PASSWORD, photo_bytes
 from tests.serving import serve
+from tests.support.mailbox import verify_from_mail
 
 EMAIL = "grace.hopper@example.com"
 
@@ -36,6 +37,7 @@ def test_json_logs_carry_request_ids_and_no_secrets(tmp_path: Path) -> None:
             )
             assert signup.status_code == 201, signup.text
             secrets += [signup.json()["csrf_token"], browser.cookies["forkable_session"]]
+            verify_from_mail(browser, tmp_path / "var", EMAIL)
             wrong = {"email": EMAIL, "password": PASSWORD + " but wrong"}
             assert browser.post("/api/v1/auth/login", json=wrong).status_code == 401
             secrets.append(PASSWORD + " but wrong")

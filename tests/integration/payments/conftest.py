@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, verify_by_mail
 from tests.serving import serve_app_in_thread
 
 from forkable.accounts.passwords import fast_passwords
@@ -101,5 +101,6 @@ def shop(
         )
         assert signup.status_code == 201
         body = signup.json()
+        verify_by_mail(client, services, body["user"]["id"])
         yield Shop(url, services, fake_stripe, client, body["csrf_token"], body["user"]["id"])
     services.database.dispose()

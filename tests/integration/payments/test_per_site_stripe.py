@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, verify_by_mail
 from tests.serving import serve_app_in_thread
 
 from forkable.accounts.passwords import fast_passwords
@@ -53,6 +53,7 @@ class Server:
             "/api/v1/auth/signup", json={"email": f"buyer@{site}.example", "password": PASSWORD}
         )
         assert signup.status_code == 201, signup.text
+        verify_by_mail(client, self.services, signup.json()["user"]["id"])
         return Customer(self, site, client, signup.json()["csrf_token"])
 
     def deliver(self, event: Obj, site: str, secret: str) -> httpx.Response:

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import EXAMPLES
 from tests.factories import PASSWORD
 from tests.serving import Server, serve
+from tests.support.mailbox import verify_from_mail
 
 BODY_TIMEOUT = 0.5  # seconds; uploads get four times as long
 pytestmark = pytest.mark.slow
@@ -75,6 +76,8 @@ def test_an_upload_that_never_comes_gets_408_after_its_longer_deadline(server: S
             "/api/v1/auth/signup", json={"email": "slow@example.com", "password": PASSWORD}
         )
         assert signup.status_code == 201, signup.text
+        assert server.data_dir is not None
+        verify_from_mail(browser, server.data_dir, "slow@example.com")
         created = browser.post(
             "/api/v1/api-keys",
             json={"name": "slow"},

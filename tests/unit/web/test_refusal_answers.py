@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+from forkable.accounts.credentials import SameEmail, WrongPassword
 from forkable.accounts.emails import InvalidEmail
+from forkable.accounts.links import BadLink
 from forkable.accounts.passwords import PasswordsBusy, WeakPassword
 from forkable.accounts.service import EmailTaken, InvalidCredentials
 from forkable.accounts.throttle import Throttled
@@ -25,6 +27,9 @@ REFUSAL_EXCEPTIONS = (
     PasswordsBusy,
     UnknownPack,
     PaymentProviderError,
+    BadLink,
+    WrongPassword,
+    SameEmail,
 )
 
 

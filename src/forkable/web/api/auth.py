@@ -1,4 +1,5 @@
-"""Sign-up, login, logout and the current user.
+"""Sign-up, login, logout and the current user; verifying an address, resetting and changing
+the password, changing the address.
 
 Routes that touch the database are plain `def`: FastAPI runs them in its thread pool, so a
 query never blocks the event loop.
@@ -9,8 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.responses import JSONResponse
 
-from forkable.accounts import throttle
+from forkable.accounts import credentials, throttle, verification
 from forkable.accounts.emails import InvalidEmail, normalise_email
+from forkable.accounts.links import BAD_LINK_MESSAGE, BadLink
 from forkable.accounts.passwords import PasswordsBusy, WeakPassword
 from forkable.accounts.service import (
     EmailTaken,
@@ -18,15 +20,29 @@ from forkable.accounts.service import (
     Principal,
     authenticate,
     check_signup,
-    create_user,
     end_session,
     start_session,
 )
 from forkable.accounts.tokens import token_hash
 from forkable.ledger.book import get_balance
-from forkable.web.api.schemas import BODY, AuthOut, Credentials, UserOut, errors
+from forkable.web.account_links import links_base_url, remember_dev_link
+from forkable.web.api.schemas import (
+    BODY,
+    AcceptedOut,
+    AuthOut,
+    Credentials,
+    EmailChangeIn,
+    PasswordChangeIn,
+    ResetConfirmIn,
+    ResetRequestIn,
+    TokenIn,
+    UserOut,
+    VerifiedOut,
+    errors,
+)
 from forkable.web.auth import (
     CurrentUser,
+    SessionUser,
     clear_session_cookie,
     cookie_name,
     same_origin,
@@ -104,13 +120,13 @@ def signup(
         message = "Too many sign-ups from your network. Try again later."
         raise refused(throttle.Throttled, message, exc.retry_after) from None
     try:
-        user = create_user(
+        signed_up = verification.sign_up(
             services.database,
             services.passwords,
-            site_id=site.id,
+            site,
             email=body.email,
             password=body.password,
-            signup_bonus=site.manifest.pricing.signup_bonus,
+            base_url=links_base_url(request, services, site),
         )
     except EmailTaken:
         message = "An account with this e-mail already exists. Log in instead."
@@ -119,6 +135,7 @@ def signup(
         attempt.give_back()
         raise _busy() from None
     services.metrics.record_signup(site.id)
+    user = signed_up.user
     created = start_session(services.database, user=user)
     principal = Principal(
         user.id, site.id, user.email, user.is_admin, "session", created.csrf_token
@@ -126,6 +143,7 @@ def signup(
     body_out = AuthOut(user=user_out(services, principal), csrf_token=created.csrf_token)
     response = JSONResponse(body_out.model_dump(mode="json"), status_code=201)
     set_session_cookie(response, services.settings, created)
+    remember_dev_link(response, services.settings, signed_up.link)
     return response
 
 
@@ -204,3 +222,253 @@ def logout(principal: CurrentUser, services: ServicesDep) -> Response:
 @router.get("/me", response_model=UserOut, responses=errors(401))
 def me(principal: CurrentUser, services: ServicesDep) -> UserOut:
     return user_out(services, principal)
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=VerifiedOut,
+    responses=errors(
+        400,
+        403,
+        *BODY,
+        409,
+        422,
+        said={
+            400: BAD_LINK_MESSAGE,
+            403: _CROSS_ORIGIN,
+            409: "Another account took the new address meanwhile.",
+        },
+    ),
+)
+def verify_email(
+    body: TokenIn, request: Request, services: ServicesDep, site: SiteDep
+) -> VerifiedOut:
+    """Use the link mailed at sign-up (the address is verified and a waiting sign-up bonus is
+    granted, once) or the link confirming a new address (it becomes the account's)."""
+    _check_origin(request)
+    try:
+        done = verification.verify(
+            services.database,
+            site,
+            body.token,
+            base_url=links_base_url(request, services, site),
+        )
+    except BadLink:
+        raise refused(BadLink, BAD_LINK_MESSAGE) from None
+    except EmailTaken:
+        raise refused(EmailTaken, "Another account uses this address now.") from None
+    return VerifiedOut(
+        email=done.email, changed=done.old_email is not None, bonus_granted=done.bonus_granted
+    )
+
+
+@router.post(
+    "/auth/verify-email/resend",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses=errors(401, 403, 429, said={429: "Asked too often: wait for Retry-After seconds."}),
+)
+def resend_verification(
+    principal: SessionUser, request: Request, services: ServicesDep, site: SiteDep
+) -> JSONResponse:
+    """Mail a new verification link to the signed-in user's address."""
+    try:
+        throttle.admit_verify_resend(services.limiter, site_id=site.id, user_id=principal.user_id)
+    except throttle.Throttled as exc:
+        message = "A link was sent a moment ago. Wait a little before asking again."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
+    link = verification.resend(
+        services.database,
+        site,
+        principal.user_id,
+        base_url=links_base_url(request, services, site),
+    )
+    message = (
+        f"A new link is on its way to {principal.email}."
+        if link
+        else "Your address is verified already."
+    )
+    response = JSONResponse(AcceptedOut(message=message).model_dump(), status_code=202)
+    remember_dev_link(response, services.settings, link)
+    return response
+
+
+_RESET_ACCEPTED = (
+    "If an account uses this address, a link to choose a new password is on its way. "
+    "It works once, for one hour."
+)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses=errors(403, *BODY, 422, 429, said={403: _CROSS_ORIGIN}),
+)
+def request_password_reset(
+    body: ResetRequestIn, request: Request, services: ServicesDep, site: SiteDep
+) -> AcceptedOut:
+    """Mail a single-use link (valid one hour) to the address if an account uses it; the
+    answer is the same whether or not one does."""
+    _check_origin(request)
+    try:
+        email = normalise_email(body.email)
+    except InvalidEmail:
+        email = body.email.strip().lower()
+    try:
+        throttle.admit_password_reset(
+            services.limiter, site_id=site.id, email=email, ip=client_host(request)
+        )
+    except throttle.Throttled as exc:
+        message = "Too many requests for a new password. Try again later."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
+    credentials.request_password_reset(
+        services.database, site, email=email, base_url=links_base_url(request, services, site)
+    )
+    return AcceptedOut(message=_RESET_ACCEPTED)
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=AcceptedOut,
+    responses=errors(
+        400, 403, *BODY, 422, 503, said={400: BAD_LINK_MESSAGE, 422: "A weak password."}
+    ),
+)
+def confirm_password_reset(
+    body: ResetConfirmIn, request: Request, services: ServicesDep, site: SiteDep
+) -> JSONResponse:
+    """Set a new password with the mailed link: every session of the account ends (this
+    browser's too); API keys keep working."""
+    _check_origin(request)
+    try:
+        credentials.reset_password(
+            services.database,
+            services.passwords,
+            site,
+            token=body.token,
+            new_password=body.password,
+            base_url=links_base_url(request, services, site),
+        )
+    except BadLink:
+        raise refused(BadLink, BAD_LINK_MESSAGE) from None
+    except WeakPassword as exc:
+        raise refused(WeakPassword, str(exc)) from None
+    except PasswordsBusy:
+        raise _busy() from None
+    message = "Your password is changed. Log in with the new one."
+    response = JSONResponse(AcceptedOut(message=message).model_dump())
+    clear_session_cookie(response, services.settings)
+    return response
+
+
+_WRONG_PASSWORD = "Your current password is not right."  # noqa: S105 (a message)
+
+
+def _admit_password_check(services: ServicesDep, site: SiteDep, principal: Principal) -> None:
+    try:
+        throttle.admit_password_check(services.limiter, site_id=site.id, user_id=principal.user_id)
+    except throttle.Throttled as exc:
+        message = "Too many attempts. Wait a few minutes and try again."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
+
+
+@router.post(
+    "/me/password",
+    response_model=AcceptedOut,
+    responses=errors(
+        401,
+        403,
+        *BODY,
+        422,
+        429,
+        503,
+        said={403: f"`wrong_password`: {_WRONG_PASSWORD}", 422: "A weak new password."},
+    ),
+)
+def change_password(
+    body: PasswordChangeIn,
+    principal: SessionUser,
+    request: Request,
+    services: ServicesDep,
+    site: SiteDep,
+) -> AcceptedOut:
+    """Change the password: the account's other sessions end, this one stays; API keys stay."""
+    _admit_password_check(services, site, principal)
+    try:
+        credentials.change_password(
+            services.database,
+            services.passwords,
+            site,
+            principal,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            base_url=links_base_url(request, services, site),
+        )
+    except credentials.WrongPassword:
+        raise refused(credentials.WrongPassword, _WRONG_PASSWORD) from None
+    except WeakPassword as exc:
+        raise refused(WeakPassword, str(exc)) from None
+    except PasswordsBusy:
+        raise _busy() from None
+    return AcceptedOut(message="Your password is changed. Other browsers were signed out.")
+
+
+@router.post(
+    "/me/email",
+    status_code=202,
+    response_model=AcceptedOut,
+    responses=errors(
+        401,
+        403,
+        *BODY,
+        409,
+        422,
+        429,
+        503,
+        said={
+            403: f"`wrong_password`: {_WRONG_PASSWORD}",
+            409: "Another account uses this address.",
+            422: "Not an e-mail address, or the account's address already.",
+        },
+    ),
+)
+def change_email(
+    body: EmailChangeIn,
+    principal: SessionUser,
+    request: Request,
+    services: ServicesDep,
+    site: SiteDep,
+) -> AcceptedOut:
+    """Mail a confirmation link to the new address; the address changes when it is used
+    (`POST /auth/verify-email`), and the old address is told."""
+    _admit_password_check(services, site, principal)
+    try:
+        throttle.admit_email_change(services.limiter, site_id=site.id, user_id=principal.user_id)
+    except throttle.Throttled as exc:
+        message = "Too many address changes. Try again later."
+        raise refused(throttle.Throttled, message, exc.retry_after) from None
+    try:
+        credentials.request_email_change(
+            services.database,
+            services.passwords,
+            site,
+            principal,
+            password=body.password,
+            new_email=body.new_email,
+            base_url=links_base_url(request, services, site),
+        )
+    except credentials.WrongPassword:
+        raise refused(credentials.WrongPassword, _WRONG_PASSWORD) from None
+    except InvalidEmail as exc:
+        raise refused(InvalidEmail, str(exc)) from None
+    except credentials.SameEmail as exc:
+        raise refused(credentials.SameEmail, str(exc)) from None
+    except EmailTaken:
+        raise refused(EmailTaken, "Another account uses this address.") from None
+    except PasswordsBusy:
+        raise _busy() from None
+    return AcceptedOut(
+        message=f"Open the link we mailed to {normalise_email(body.new_email)} to confirm it. "
+        "Until then your account keeps its current address."
+    )

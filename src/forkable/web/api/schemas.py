@@ -136,3 +136,36 @@ class GenerationOut(BaseModel):
 class GenerationPage(BaseModel):
     items: list[GenerationOut]
     next_cursor: str | None
+
+
+class TokenIn(BaseModel):
+    token: str = Field(max_length=256, description="The `token` of the mailed link.")
+
+
+class VerifiedOut(BaseModel):
+    email: str = Field(description="The address now verified (after a change: the new one).")
+    changed: bool = Field(description="The link confirmed a new address, now the account's.")
+    bonus_granted: int = Field(description="Tokens granted now (the sign-up bonus, once).")
+
+
+class ResetRequestIn(BaseModel):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+
+
+class ResetConfirmIn(BaseModel):
+    token: str = Field(max_length=256)
+    password: str = Field(max_length=4096, description="The new password.")
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=4096)
+    new_password: str = Field(max_length=4096)
+
+
+class EmailChangeIn(BaseModel):
+    password: str = Field(max_length=4096, description="The current password.")
+    new_email: str = Field(max_length=320)
+
+
+class AcceptedOut(BaseModel):
+    message: str = Field(description="What happens next, for people.")
