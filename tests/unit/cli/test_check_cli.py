@@ -73,8 +73,10 @@ def test_production_guard_on_the_command_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 2  # demo payments, no metrics token
     assert all(line.startswith("error: ") for line in lines)
+    # One line per problem: demo payments, no metrics token, no SMTP for mail to users.
+    assert len(lines) == 3
+    assert any("FORKABLE_SMTP_URL" in line for line in lines)
     assert "Traceback" not in result.stderr
 
 
