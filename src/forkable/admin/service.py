@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from forkable.accounts.models import User, UserSession
 from forkable.accounts.service import Principal
+from forkable.accounts.verification import queue_verification
 from forkable.admin.models import AuditEntry
 from forkable.db import Database
 from forkable.db.types import utcnow
@@ -27,6 +28,7 @@ from forkable.payments.accounts import StripeAccounts
 from forkable.payments.crediting import claw_back
 from forkable.payments.gateway import PaymentProviderError
 from forkable.payments.models import Purchase, PurchaseStatus
+from forkable.sites import Site
 
 MAX_TOKENS = 1_000_000
 MAX_REASON = 500
@@ -272,6 +274,29 @@ def enable_user(database: Database, actor: Actor, user_id: int, reason: str) -> 
             details={"email": user.email, "reason": reason},
         )
         return AccountChange(audit.id, user.id, user.email, False, 0)
+
+
+def resend_verification(
+    database: Database, actor: Actor, site: Site, user_id: int, *, base_url: str | None
+) -> int:
+    """Mail the user a new verification link (the audit row's id); refused for an address
+    that is verified already or an erased account."""
+    with database.transaction() as session:
+        user = _user(session, actor, user_id)
+        if user.deleted_at is not None:
+            raise AdminError("This account was deleted.")
+        if user.email_verified_at is not None:
+            raise AdminError(f"{user.email} is verified already.")
+        queue_verification(session, site, user, base_url=base_url)
+        audit = write_audit(
+            session,
+            actor,
+            "user.resend_verification",
+            target_type="user",
+            target_id=str(user.id),
+            details={"email": user.email},
+        )
+        return audit.id
 
 
 def _purchase(session: Session, actor: Actor, purchase_id: str, *, lock: bool) -> Purchase:

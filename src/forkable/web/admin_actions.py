@@ -7,6 +7,7 @@ with `?done=...` (post/redirect/get); a refused action renders its page again wi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +18,8 @@ from forkable.accounts.service import Principal
 from forkable.admin import service
 from forkable.admin.service import Actor, AdminError, InvalidInput
 from forkable.db import Database
+from forkable.sites import Site
+from forkable.web.account_links import links_base_url
 from forkable.web.admin_pages import AdminPage, purchases_page, to_login, user_page
 from forkable.web.api.schemas import UserIdPath
 from forkable.web.auth import check_csrf
@@ -48,15 +51,26 @@ def _amount(form: FormData) -> int:
     return int(text)
 
 
-def _user_action(
-    name: str, database: Database, actor: Actor, user_id: int, form: FormData
-) -> object:
+@dataclass(frozen=True)
+class _Target:
+    """What an action on a user works with: the site's database and the site itself."""
+
+    database: Database
+    site: Site
+    links_base_url: str  # where a mailed link points
+
+
+def _user_action(name: str, target: _Target, actor: Actor, user_id: int, form: FormData) -> object:
     reason = _text(form, "reason")
+    database = target.database
     actions: dict[str, Callable[[], object]] = {
         "grant": lambda: service.grant_tokens(database, actor, user_id, _amount(form), reason),
         "revoke": lambda: service.revoke_tokens(database, actor, user_id, _amount(form), reason),
         "disable": lambda: service.disable_user(database, actor, user_id, reason),
         "enable": lambda: service.enable_user(database, actor, user_id, reason),
+        "resend-verification": lambda: service.resend_verification(
+            database, actor, target.site, user_id, base_url=target.links_base_url
+        ),
     }
     return actions[name]()
 
@@ -70,14 +84,15 @@ async def user_action_form(
     services: ServicesDep,
     principal: AdminPage,
 ) -> Response:
-    if action not in ("grant", "revoke", "disable", "enable"):
+    if action not in ("grant", "revoke", "disable", "enable", "resend-verification"):
         raise ApiError(404, "not_found", "There is no such action.")
     if principal is None:
         return to_login(request, f"/admin/users/{user_id}")
     form = await _form(request, principal)
     actor = Actor.from_principal(principal, client_ip(request))
     try:
-        await run_in_threadpool(_user_action, action, services.database, actor, user_id, form)
+        target = _Target(services.database, site, links_base_url(request, services, site))
+        await run_in_threadpool(_user_action, action, target, actor, user_id, form)
     except AdminError as exc:
         status = REFUSAL_ANSWERS[exc.reason].status
         return await user_page(

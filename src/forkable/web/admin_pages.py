@@ -37,6 +37,7 @@ DONE_MESSAGES = {
     "revoke": "Tokens revoked. The audit log has a new row.",
     "disable": "Account disabled: the user was signed out everywhere and cannot log in.",
     "enable": "Account enabled: the user can log in again.",
+    "resend-verification": "A new verification link is on its way to the user.",
     "refund": "Purchase refunded and its tokens clawed back.",
 }
 AUDIT_ACTIONS = (
@@ -44,6 +45,7 @@ AUDIT_ACTIONS = (
     "tokens.revoke",
     "user.disable",
     "user.enable",
+    "user.resend_verification",
     "user.delete",
     "purchase.refund",
 )

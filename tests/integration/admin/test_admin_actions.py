@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.factories import PASSWORD, SignedUp, sign_up
+from tests.factories import PASSWORD, SignedUp, mailed_token, sign_up
 from tests.integration.admin.conftest import (
     assert_ledger_clean,
     audit_count,
@@ -379,3 +379,41 @@ def test_user_search(
     assert 'data-testid="no-users"' in none
     detail = client.get(f"/api/v1/admin/users/{admin.user_id}").json()
     assert detail["ledger"][0]["kind"] == "signup_bonus"
+
+
+def test_resend_verification_from_the_user_page(
+    client: TestClient, visitor_client: TestClient, services: Services, admin: SignedUp
+) -> None:
+    signed_up = visitor_client.post(
+        "/api/v1/auth/signup", json={"email": "bea@example.com", "password": PASSWORD}
+    )
+    assert signed_up.status_code == 201
+    bea = signed_up.json()["user"]["id"]
+    page = f"/admin/users/{bea}"
+    assert 'data-testid="resend-verification-form"' in client.get(page, headers=HTML).text
+    first = mailed_token(services, bea)
+
+    sent = client.post(
+        f"{page}/resend-verification",
+        data={"csrf_token": admin.csrf_token},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert "new verification link" in client.get(sent.headers["location"], headers=HTML).text
+    second = mailed_token(services, bea)
+    assert second is not None and second != first
+    row = _only_audit_row(services, "user.resend_verification")
+    assert row["target"] == ("user", str(bea))
+
+    # The new link verifies; then there is nothing to send and the form is gone.
+    verified = visitor_client.post("/api/v1/auth/verify-email", json={"token": second})
+    assert verified.status_code == 200
+    again = client.post(
+        f"{page}/resend-verification",
+        data={"csrf_token": admin.csrf_token},
+        follow_redirects=False,
+    )
+    assert again.status_code == 409
+    assert "verified already" in again.text
+    assert 'data-testid="resend-verification-form"' not in client.get(page, headers=HTML).text
+    assert audit_count(services) == 1

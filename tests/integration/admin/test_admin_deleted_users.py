@@ -77,8 +77,9 @@ def test_the_console_says_whether_an_address_is_verified(
     verified = client.get(f"/admin/users/{sure.user_id}").text
     assert "verified <time" in verified and "2026-12-01 09:30" in verified
     assert 'data-testid="verified-pill"' in verified
-    assert "data-verification-actions" in verified
+    assert 'data-testid="resend-verification-form"' not in verified
     pending = client.get(f"/admin/users/{unsure.user_id}").text
     assert "not verified yet" in pending and 'data-testid="unverified-pill"' in pending
+    assert 'data-testid="resend-verification-form"' in pending
     listing = client.get("/admin/users").text
     assert 'data-testid="verified-pill"' in listing and 'data-testid="unverified-pill"' in listing
