@@ -6,13 +6,13 @@ import re
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
-from tests.factories import PASSWORD
+from tests.e2e.conftest import SignUp
 from tests.serving import Server
 
 pytestmark = pytest.mark.browser
 
 
-def test_buy_a_pack_in_demo_mode(page: Page, coloringbook_server: Server) -> None:
+def test_buy_a_pack_in_demo_mode(page: Page, coloringbook_server: Server, sign_up: SignUp) -> None:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -21,11 +21,7 @@ def test_buy_a_pack_in_demo_mode(page: Page, coloringbook_server: Server) -> Non
 
     page.on("console", on_console)
     base = coloringbook_server.url
-    page.goto(f"{base}/signup")
-    page.get_by_label("E-mail").fill("buyer@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("sign up|create", re.I)).click()
-    page.wait_for_url(f"{base}/app")
+    sign_up(base)  # the address confirmed: its 3 free tokens are there
 
     page.goto(f"{base}/buy")
     expect(page.get_by_test_id("demo-banner")).to_contain_text("no real money")
