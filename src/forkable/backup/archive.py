@@ -125,6 +125,8 @@ def read_verified(path: Path, into: Path) -> Manifest:
             expected = {member.path: member for member in manifest.members}
             seen: set[str] = set()
             for info in tar:
+                if info is first:
+                    continue  # iterating a TarFile starts again from its first member
                 if not info.isfile():
                     raise ArchiveError(f"{path}: unexpected member {info.name!r}")
                 member = expected.get(info.name)
