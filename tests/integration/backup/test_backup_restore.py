@@ -20,9 +20,7 @@ def _make_history(client: TestClient) -> None:
     started = client.post("/api/v1/checkout", json={"pack_id": "family"}, headers=ada.headers())
     assert started.status_code == 201, started.text
     purchase_id = started.json()["purchase_id"]
-    completed = client.post(
-        f"/api/v1/demo/purchases/{purchase_id}/complete", headers=ada.headers()
-    )
+    completed = client.post(f"/api/v1/demo/purchases/{purchase_id}/complete", headers=ada.headers())
     assert completed.status_code == 200, completed.text
     for name in ("astronaut", "coffee"):
         response = upload(client, ada, photo_bytes(name))

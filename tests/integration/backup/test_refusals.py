@@ -82,9 +82,7 @@ def test_an_archive_with_one_byte_changed_is_refused(
     _assert_nothing_loaded(target)
 
 
-def test_a_target_that_holds_data_is_refused_unless_forced(
-    archive: Path, target: Place
-) -> None:
+def test_a_target_that_holds_data_is_refused_unless_forced(archive: Path, target: Place) -> None:
     first = target.forkable("restore", str(archive))
     assert first.returncode == 0, first.stderr
     again = target.forkable("restore", str(archive))
