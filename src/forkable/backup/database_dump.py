@@ -64,7 +64,7 @@ def _tool(name: str) -> str:
     return path
 
 
-def _major(version_output: str) -> int:
+def major_version(version_output: str) -> int:
     match = re.search(r"(\d+)(?:\.\d+)?", version_output)
     if match is None:
         raise DumpError(f"cannot read the version of pg_dump from {version_output.strip()!r}")
@@ -77,7 +77,7 @@ def check_pg_tool(name: str, connection: Connection) -> str:
     output = subprocess.run(  # noqa: S603  # a PostgreSQL client tool, fixed arguments
         [path, "--version"], capture_output=True, text=True, check=True
     ).stdout
-    tool_major = _major(output)
+    tool_major = major_version(output)
     server_major = int(connection.execute(text("SHOW server_version_num")).scalar_one()) // 10000
     if tool_major < server_major:
         raise DumpError(
