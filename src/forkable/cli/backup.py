@@ -14,7 +14,6 @@ from forkable.backup import (
 )
 from forkable.cli.output import fail
 from forkable.db import Database
-from forkable.db.migrate import is_up_to_date
 from forkable.settings import load_settings
 
 
@@ -26,8 +25,8 @@ def run_backup(dest: Path) -> None:
     try:
         if database.is_sqlite and not Path(database.url.database or "").exists():
             fail(f"no database at {database.url.database}: nothing to back up")
-        if not is_up_to_date(database):
-            fail("the database schema is out of date: run `forkable db upgrade` first")
+        # Any schema revision is backed up as it is: a copy taken just before `forkable db
+        # upgrade` is the one an operator wants; restore upgrades it to the running release.
         summary = take_backup(
             database, settings.media_location, dest, environ=settings.aws_environment
         )

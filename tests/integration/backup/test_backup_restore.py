@@ -9,6 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from tests.factories import photo_bytes, sign_up, upload, wait_for
 
+from forkable.db import Database
+from forkable.db.migrate import current_revision, head_revision
 from forkable.settings import Settings
 
 from .conftest import Place, state_of
@@ -70,3 +72,24 @@ def test_restore_reproduces_users_balances_generations_and_images(
     again = target.forkable("restore", str(archive))
     assert again.returncode == 1
     assert again.stderr.count("\n") == 1 and "not empty" in again.stderr
+
+
+def test_an_archive_of_an_older_schema_is_upgraded_on_restore(
+    database_url: str, target: Place, tmp_path: Path
+) -> None:
+    """A copy taken before `forkable db upgrade` restores into the running release's schema."""
+    source = Place(database_url, tmp_path / "var")
+    older = source.forkable("db", "upgrade", "0007")
+    assert older.returncode == 0, older.stderr
+    archive = tmp_path / "before-upgrade.tar.gz"
+    made = source.forkable("backup", str(archive))
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.rstrip().endswith("revision 0007")
+    restored = target.forkable("restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert "(archived at 0007)" in restored.stdout
+    database = Database(target.database_url)
+    try:
+        assert current_revision(database) == head_revision(database)
+    finally:
+        database.dispose()
