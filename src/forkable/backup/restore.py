@@ -19,6 +19,7 @@ from forkable.generations.verify import verify_all
 from forkable.ledger.verify import Violation
 from forkable.settings.media_url import MediaBucket, MediaFolder, MediaInDatabase, MediaLocation
 from forkable.storage import MediaUnavailable, open_store
+from forkable.storage.base import checked_key
 
 # Alembic's bookkeeping: present in a migrated but empty database.
 _BOOKKEEPING = {"alembic_version"}
@@ -64,6 +65,11 @@ def restore_archive(
                 f"the archive's media were in {manifest.media_store}; "
                 f"the target keeps them in {media_store_name(location)}: set FORKABLE_MEDIA_URL alike"
             )
+        for member in manifest.media_members:
+            try:
+                checked_key(member.path.removeprefix("media/"))
+            except ValueError as exc:
+                raise RestoreRefused(f"{src}: {exc}") from None
         if not force:
             _refuse_unless_empty(database, location, environ)
         try:

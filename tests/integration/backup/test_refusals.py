@@ -138,3 +138,12 @@ def test_backup_without_pg_dump_says_so(postgres_url: str, tmp_path: Path) -> No
     assert made.returncode == 1
     assert "pg_dump is not installed" in _one_error_line(made.stderr)
     assert not (tmp_path / "site.tar.gz").exists()
+
+
+def test_a_migrated_but_empty_target_takes_the_archive(archive: Path, target: Place) -> None:
+    """`forkable db upgrade` first (as a PostgreSQL deployment does) still counts as empty."""
+    upgraded = target.forkable("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    restored = target.forkable("restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert target.forkable("ledger", "verify").returncode == 0
