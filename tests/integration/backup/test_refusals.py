@@ -147,3 +147,22 @@ def test_a_migrated_but_empty_target_takes_the_archive(archive: Path, target: Pl
     restored = target.forkable("restore", str(archive))
     assert restored.returncode == 0, restored.stderr
     assert target.forkable("ledger", "verify").returncode == 0
+
+
+@pytest.mark.postgres
+def test_backup_with_a_pg_dump_older_than_the_server_says_so(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    old = bin_dir / "pg_dump"
+    old.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+    old.chmod(0o755)
+    upgraded = Place(postgres_url, tmp_path / "var").forkable("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    place = Place(postgres_url, tmp_path / "var", extra_env=(("PATH", str(bin_dir)),))
+    made = place.forkable("backup", str(tmp_path / "site.tar.gz"))
+    assert made.returncode == 1
+    line = _one_error_line(made.stderr)
+    assert "pg_dump 9 is older than the PostgreSQL" in line and "postgresql-client-" in line
+    assert not (tmp_path / "site.tar.gz").exists()
