@@ -26,7 +26,12 @@ _BOOKKEEPING = {"alembic_version"}
 
 
 class RestoreRefused(Exception):
-    """Nothing was loaded; the message is one line for an operator."""
+    """The restore stopped; the message is one line for an operator.
+
+    Refusals before loading (a bad archive, a target with data) leave everything untouched;
+    a media store that fails after the database is loaded says so, to be run again with
+    --force once the store works.
+    """
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,10 @@ def restore_archive(
             try:
                 store.put(key, data, member.content_type or "application/octet-stream")
             except MediaUnavailable as exc:
-                raise RestoreRefused(f"cannot write media {key!r}: {exc}") from None
+                raise RestoreRefused(
+                    f"the database is loaded but media {key!r} could not be written ({exc}): "
+                    "fix the store and run the restore again with --force"
+                ) from None
         clear_keys(database, [missing.key for missing in manifest.missing])
         with database.session() as session:
             violations = verify_all(session)

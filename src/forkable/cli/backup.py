@@ -32,6 +32,8 @@ def run_backup(dest: Path) -> None:
         )
     except BackupError as exc:
         fail(str(exc))
+    except OSError as exc:  # the destination cannot be written: full disk, no permission
+        fail(f"cannot write {dest}: {exc.strerror or exc}")
     finally:
         database.dispose()
     missing = f", {summary.missing} media already deleted" if summary.missing else ""
