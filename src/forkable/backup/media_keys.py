@@ -25,6 +25,14 @@ def keys_in_sqlite_copy(copy: Path) -> list[str]:
     return _distinct(key for row in rows for key in row)
 
 
+def revision_in_sqlite_copy(copy: Path) -> str | None:
+    """The schema revision the copy was taken at (Alembic's one-row table)."""
+    with sqlite3.connect(f"file:{copy}?mode=ro", uri=True) as connection:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    connection.close()
+    return str(row[0]) if row else None
+
+
 def keys_in_connection(connection: Connection) -> list[str]:
     rows = connection.execute(
         select(Generation.input_key, Generation.output_key).where(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
+
 from forkable import __version__
 from forkable.backup.archive import (
     MANIFEST,
@@ -30,9 +32,12 @@ from forkable.backup.database_dump import (
     sqlite_backup,
     sqlite_path,
 )
-from forkable.backup.media_keys import keys_in_connection, keys_in_sqlite_copy
+from forkable.backup.media_keys import (
+    keys_in_connection,
+    keys_in_sqlite_copy,
+    revision_in_sqlite_copy,
+)
 from forkable.db import Database
-from forkable.db.migrate import current_revision
 from forkable.settings.media_url import MediaInDatabase, MediaLocation
 from forkable.storage import MediaUnavailable, MissingMedia, open_store
 
@@ -62,10 +67,11 @@ def take_backup(
     environ: Mapping[str, str],
 ) -> BackupSummary:
     """Write the archive to ``dest`` (atomically: a failed run leaves no file there)."""
-    revision = current_revision(database)
     engine = "sqlite" if database.is_sqlite else "postgresql"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="forkable-backup-") as work:
+    # Work next to the destination, not in /tmp: that is often a small RAM disk, and the
+    # spooled media are as large as the archive.
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.work-") as work:
         workdir = Path(work)
         # Consistency: the database is dumped FIRST and the keys are read from the DUMPED
         # rows (SQLite: the backup copy; PostgreSQL: the snapshot pg_dump reads). Reading
@@ -77,11 +83,13 @@ def take_backup(
                 dump = workdir / "forkable.sqlite3"
                 sqlite_backup(sqlite_path(database), dump)
                 keys = keys_in_sqlite_copy(dump)
+                revision = revision_in_sqlite_copy(dump)
                 database_member = SQLITE_MEMBER
             else:
                 dump = workdir / "forkable.pgdump"
                 with postgres_snapshot(database) as (connection, snapshot):
                     keys = keys_in_connection(connection)
+                    revision = MigrationContext.configure(connection).get_current_revision()
                     pg_dump(database, connection, snapshot, dump)
                 database_member = POSTGRES_MEMBER
         except DumpError as exc:
