@@ -25,6 +25,18 @@ from forkable.storage.base import checked_key
 _BOOKKEEPING = {"alembic_version"}
 
 
+_IN_DATABASE = MediaInDatabase.__name__
+_STORE_WORDS = {
+    MediaFolder.__name__: "a folder",
+    MediaBucket.__name__: "an S3 bucket",
+    _IN_DATABASE: "the database (db:)",
+}
+
+
+def _described(store: str) -> str:
+    return _STORE_WORDS.get(store, store)
+
+
 class RestoreRefused(Exception):
     """The restore stopped; the message is one line for an operator.
 
@@ -62,13 +74,15 @@ def restore_archive(
             raise RestoreRefused(
                 f"the archive holds a {manifest.engine} database; the target is {engine}"
             )
-        if manifest.media_store != media_store_name(location) and (
-            MediaInDatabase.__name__ in (manifest.media_store, media_store_name(location))
+        target_store = media_store_name(location)
+        if manifest.media_store != target_store and _IN_DATABASE in (
+            manifest.media_store,
+            target_store,
         ):
             # `db:` media travel inside the database; another store's objects need a store.
             raise RestoreRefused(
-                f"the archive's media were in {manifest.media_store}; "
-                f"the target keeps them in {media_store_name(location)}: set FORKABLE_MEDIA_URL alike"
+                f"the archive's media were in {_described(manifest.media_store)}; the target "
+                f"keeps them in {_described(target_store)}: set FORKABLE_MEDIA_URL alike"
             )
         for member in manifest.media_members:
             try:
