@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("account_data",),
     ("workers",),
     ("services",),
+    ("backup",),
     ("monitoring",),
     ("admin",),
     ("schema",),

@@ -275,6 +275,29 @@ def ledger_verify(site: SiteOption = None) -> None:
     raise typer.Exit(run_verify(site))
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="The .tar.gz archive to write.")],
+) -> None:
+    """Archive the database and its media while the site serves (SQLite online backup, pg_dump)."""
+    from forkable.cli.backup import run_backup
+
+    run_backup(dest)
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="An archive written by `forkable backup`.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a database or media store that holds data.")
+    ] = False,
+) -> None:
+    """Load a backup into an empty database and media store, then verify the ledger."""
+    from forkable.cli.backup import run_restore
+
+    raise typer.Exit(run_restore(src, force))
+
+
 @payments_app.command("reconcile")
 def payments_reconcile(
     since: Annotated[
