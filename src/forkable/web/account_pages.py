@@ -7,6 +7,7 @@ button: mail scanners that follow links must not use a single-use link up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from forkable.accounts import credentials, throttle, verification
 from forkable.accounts.emails import InvalidEmail, normalise_email
 from forkable.accounts.links import BAD_LINK_MESSAGE, BadLink
 from forkable.accounts.passwords import PasswordsBusy, WeakPassword
-from forkable.accounts.service import EmailTaken, end_session
+from forkable.accounts.service import EmailTaken, Principal, end_session
 from forkable.web.account_links import dev_link, links_base_url, remember_dev_link
 from forkable.web.auth import OptionalPrincipal, check_csrf, clear_session_cookie, same_origin
 from forkable.web.client_ip import client_host
@@ -295,66 +296,79 @@ def _back_to_account(*, done: str = "", error: str = "") -> Response:
     return RedirectResponse(f"/account?{query}#security", status_code=303)
 
 
-@router.post("/account/password")
-async def change_password_form(
-    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
+# What each refusal of an account change shows on /account (`?error=`).
+_CHANGE_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (throttle.Throttled, "throttled"),
+    (credentials.WrongPassword, "wrong_password"),
+    (WeakPassword, "weak_password"),
+    (InvalidEmail, "bad_email"),
+    (credentials.SameEmail, "bad_email"),
+    (EmailTaken, "email_taken"),
+    (PasswordsBusy, "busy"),
+)
+
+
+async def _account_change(
+    request: Request,
+    principal: OptionalPrincipal,
+    change: Callable[[FormData, Principal], object],
+    *,
+    done: str,
 ) -> Response:
+    """A form on /account that needs the current password: signed in with a session, CSRF
+    checked, ``change`` run off the event loop, then back to /account saying how it went."""
     if principal is None or principal.via != "session":
         return _to_login("/account")
     await check_csrf(request, principal)
     form = await request.form()
     try:
+        await run_in_threadpool(change, form, principal)
+    except Exception as exc:
+        for refusal, error in _CHANGE_REFUSALS:
+            if isinstance(exc, refusal):
+                return _back_to_account(error=error)
+        raise
+    return _back_to_account(done=done)
+
+
+@router.post("/account/password")
+async def change_password_form(
+    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
+) -> Response:
+    base_url = links_base_url(request, services, site)
+
+    def change(form: FormData, principal: Principal) -> None:
         throttle.admit_password_check(services.limiter, site_id=site.id, user_id=principal.user_id)
-        await run_in_threadpool(
-            credentials.change_password,
+        credentials.change_password(
             services.database,
             services.passwords,
             site,
             principal,
             current_password=_text(form, "current_password"),
             new_password=_text(form, "new_password"),
-            base_url=links_base_url(request, services, site),
+            base_url=base_url,
         )
-    except throttle.Throttled:
-        return _back_to_account(error="throttled")
-    except credentials.WrongPassword:
-        return _back_to_account(error="wrong_password")
-    except WeakPassword:
-        return _back_to_account(error="weak_password")
-    except PasswordsBusy:
-        return _back_to_account(error="busy")
-    return _back_to_account(done="password")
+
+    return await _account_change(request, principal, change, done="password")
 
 
 @router.post("/account/email")
 async def change_email_form(
     request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
 ) -> Response:
-    if principal is None or principal.via != "session":
-        return _to_login("/account")
-    await check_csrf(request, principal)
-    form = await request.form()
-    try:
+    base_url = links_base_url(request, services, site)
+
+    def change(form: FormData, principal: Principal) -> None:
         throttle.admit_password_check(services.limiter, site_id=site.id, user_id=principal.user_id)
         throttle.admit_email_change(services.limiter, site_id=site.id, user_id=principal.user_id)
-        await run_in_threadpool(
-            credentials.request_email_change,
+        credentials.request_email_change(
             services.database,
             services.passwords,
             site,
             principal,
             password=_text(form, "password"),
             new_email=_text(form, "new_email"),
-            base_url=links_base_url(request, services, site),
+            base_url=base_url,
         )
-    except throttle.Throttled:
-        return _back_to_account(error="throttled")
-    except credentials.WrongPassword:
-        return _back_to_account(error="wrong_password")
-    except (InvalidEmail, credentials.SameEmail):
-        return _back_to_account(error="bad_email")
-    except EmailTaken:
-        return _back_to_account(error="email_taken")
-    except PasswordsBusy:
-        return _back_to_account(error="busy")
-    return _back_to_account(done="email")
+
+    return await _account_change(request, principal, change, done="email")
