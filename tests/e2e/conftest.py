@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import ConsoleMessage, Page, Request
 from tests.conftest import CHROMIUM, missing_service
 from tests.serving import Server, serve
 from tests.support.mailbox import wait_for_link
@@ -75,10 +75,15 @@ def browser_log(page: Page) -> BrowserLog:
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: log.console_errors.append(f"uncaught: {error}"))
-    page.on(
-        "requestfailed",
-        lambda request: log.failed_requests.append(f"{request.url} {request.failure}"),
-    )
+
+    def on_request_failed(request: Request) -> None:
+        # net::ERR_ABORTED is the browser cancelling a request itself (the page navigated
+        # away while a fetch was in flight), not the server failing it; a server that fails
+        # shows up as a bad response or a connection error.
+        if request.failure != "net::ERR_ABORTED":
+            log.failed_requests.append(f"{request.url} {request.failure}")
+
+    page.on("requestfailed", on_request_failed)
     page.on(
         "response",
         lambda response: (
@@ -127,9 +132,13 @@ def sign_up(page: Page, coloringbook_server: Server) -> SignUp:
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url(base_url + "/app")
+        # Let /app finish loading its gallery before leaving it: a fetch cut off by the next
+        # navigation is reported as a failed request (net::ERR_ABORTED).
+        page.wait_for_load_state("networkidle")
         assert coloringbook_server.data_dir is not None
         confirm_address(page, coloringbook_server.data_dir, email)
         page.goto(base_url + "/app")
+        page.wait_for_load_state("networkidle")
         return email
 
     return run

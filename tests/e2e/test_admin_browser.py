@@ -101,7 +101,5 @@ def test_dashboard_charts_and_a_grant_through_the_ui(
     expect(rows.first).to_contain_text("thanks for the bug report")
 
     assert browser_log.console_errors == []
-    # Chromium cancels a favicon fetch still in flight when the page navigates on: not a failure.
-    failed = [r for r in browser_log.failed_requests if not ("/favicon" in r and "ABORTED" in r)]
-    assert failed == [], failed
+    assert browser_log.failed_requests == []
     assert browser_log.bad_responses == []
