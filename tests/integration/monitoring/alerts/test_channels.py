@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -13,7 +14,7 @@ from forkable.db.types import utcnow
 from forkable.monitoring.alerts.channels import Alert, ChannelError, configured_channels, deliver
 from forkable.monitoring.alerts.channels.email import EmailChannel, parse_smtp_url
 from forkable.monitoring.alerts.channels.slack import SlackChannel
-from forkable.monitoring.alerts.channels.sms import TwilioChannel
+from forkable.monitoring.alerts.channels.sms import TwilioChannel, sms_text
 from forkable.monitoring.alerts.channels.webhook import WebhookChannel
 from forkable.settings import Settings
 from forkable.testing.http import LoopbackServer, RecordedRequest, Reply
@@ -148,8 +149,17 @@ def test_twilio_gets_one_form_post_per_number_with_basic_auth() -> None:
         "Body": [
             "[FIRING] job_queue_age on coloringbook (critical): "
             "the oldest of 3 queued generations has waited 7 min"
+            " Runbook: docs/runbooks/job_queue_age.md"
         ],
     }
+
+
+def test_a_long_sms_cuts_the_headline_and_keeps_the_runbook_link() -> None:
+    long_alert = dataclasses.replace(ALERT, summary="x" * 400)
+    text = sms_text(long_alert)
+    assert len(text) == 320
+    assert text.endswith("… Runbook: docs/runbooks/job_queue_age.md")
+    assert text.startswith("[FIRING] job_queue_age on coloringbook (critical): xxx")
 
 
 def test_twilio_refusals_name_the_number_and_twilio_s_reason() -> None:

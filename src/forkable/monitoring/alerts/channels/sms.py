@@ -14,8 +14,13 @@ _MAX_BODY = 320
 
 
 def sms_text(alert: Alert) -> str:
-    text = f"{alert.title()}: {alert.summary}"
-    return text if len(text) <= _MAX_BODY else text[: _MAX_BODY - 1] + "…"
+    """The headline, then the runbook's link; a long headline is cut, never the link."""
+    link = f" Runbook: {alert.runbook}" if alert.runbook else ""
+    room = _MAX_BODY - len(link)
+    headline = f"{alert.title()}: {alert.summary}"
+    if len(headline) > room:
+        headline = headline[: room - 1] + "…"
+    return headline + link
 
 
 class TwilioChannel:
