@@ -19,14 +19,17 @@ inventing pixels adds no detail). Larger sources are resampled down only above a
 
 Both caps also bound what a page costs: a whole book is held in memory until it is written out
 (the PDF library's design), so every embedded image is kept small. Composing reads one image at
-a time, so only one decoded image is alive at any moment.
+a time, so only one decoded image is alive at any moment; photos pass through a scratch folder
+of JPEG files that is gone when the document is written.
 """
 
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Literal
 
 from PIL import Image
@@ -37,14 +40,13 @@ from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from forkable.image_bytes import encode_image
-
 PaperName = Literal["a4", "letter"]
 
 MARGIN_PT = 12 * mm
 LINE_ART_MAX_DPI = 600
 PHOTO_MAX_DPI = 300
 JPEG_QUALITY = 90
+_BAND_ROWS = 256
 # Text on the cover: the PDF standard fonts, present in every reader, so nothing is embedded.
 _FONT = "Helvetica"
 _BOLD = "Helvetica-Bold"
@@ -120,9 +122,10 @@ class Cover:
 def result_pdf(image_data: bytes, paper: Paper, *, title: str, author: str) -> bytes:
     """A one-page PDF of one result image."""
     out = io.BytesIO()
-    canvas = _canvas(out, paper, title=title, author=author)
-    _image_page(canvas, image_data, paper)
-    canvas.save()
+    with tempfile.TemporaryDirectory(prefix="forkable-print-") as scratch:
+        canvas = _canvas(out, paper, title=title, author=author)
+        _image_page(canvas, image_data, paper, Path(scratch) / "1.jpg")
+        canvas.save()
     return out.getvalue()
 
 
@@ -131,13 +134,14 @@ def book_pdf(cover: Cover, images: Iterable[bytes], paper: Paper, out: BinaryIO)
 
     ``images`` is read lazily, one image at a time: pass a generator that loads each one.
     """
-    canvas = _canvas(out, paper, title=cover.title, author=cover.site_name)
-    _cover_page(canvas, cover, paper)
-    pages = 1
-    for image_data in images:
-        _image_page(canvas, image_data, paper)
-        pages += 1
-    canvas.save()
+    with tempfile.TemporaryDirectory(prefix="forkable-book-") as scratch:
+        canvas = _canvas(out, paper, title=cover.title, author=cover.site_name)
+        _cover_page(canvas, cover, paper)
+        pages = 1
+        for image_data in images:
+            pages += 1
+            _image_page(canvas, image_data, paper, Path(scratch) / f"{pages}.jpg")
+        canvas.save()
     return pages
 
 
@@ -153,33 +157,61 @@ def _canvas(out: BinaryIO, paper: Paper, *, title: str, author: str) -> Canvas:
     return canvas
 
 
-def _image_page(canvas: Canvas, image_data: bytes, paper: Paper) -> None:
-    image = Image.open(io.BytesIO(image_data))
-    image.load()
-    placement = place(image.size, paper)
-    reader = _embeddable(image, placement)
-    del image
+def _image_page(canvas: Canvas, image_data: bytes, paper: Paper, jpeg_path: Path) -> None:
+    """A page with the image fitted on it; a photo goes through ``jpeg_path`` (unique)."""
+    placement, source = _embeddable(image_data, paper, jpeg_path)
     canvas.setPageSize((placement.page_width, placement.page_height))
-    canvas.drawImage(reader, placement.x, placement.y, placement.width, placement.height)
+    canvas.drawImage(source, placement.x, placement.y, placement.width, placement.height)
     canvas.showPage()
 
 
-def _embeddable(image: Image.Image, placement: Placement) -> ImageReader:
-    """The image as the PDF will hold it: resampled down to its cap, lossless or JPEG."""
+def _embeddable(
+    image_data: bytes, paper: Paper, jpeg_path: Path
+) -> tuple[Placement, ImageReader | str]:
+    """Where the image goes, and the image as the PDF will hold it: resampled down to its cap,
+    then line art as pixels (compressed losslessly), anything else as a JPEG file.
+
+    A photo is handed over as a file because the library then copies the JPEG as it is; from
+    memory it would decode it again (to fingerprint it) and keep those pixels until the cycle
+    collector ran, pages later. Each image is dropped as soon as its smaller copy exists.
+    """
+    image: Image.Image = Image.open(io.BytesIO(image_data))
+    image.load()
+    placement = place(image.size, paper)
     line_art = is_line_art(image)
     cap = LINE_ART_MAX_DPI if line_art else PHOTO_MAX_DPI
+    image = _flatten(image)
     if placement.dpi > cap:
         scale = cap / placement.dpi
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = _flatten(image).resize(size, Image.Resampling.LANCZOS)
-    else:
-        image = _flatten(image)
+        image = _resized(image, size)
     if line_art:
         # Grey, not 1-bit: the PDF library writes 8 bits a pixel whatever it gets (a 1-bit
         # image would become RGB); long runs of white compress to almost nothing either way.
-        return ImageReader(image)
-    jpeg = encode_image(image, "JPEG", quality=JPEG_QUALITY, subsampling=0)
-    return ImageReader(io.BytesIO(jpeg))  # a JPEG is embedded as it is, not re-encoded
+        return placement, ImageReader(image)
+    # Into a real file Pillow encodes without holding the GIL (see forkable.image_bytes).
+    image.save(jpeg_path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return placement, str(jpeg_path)
+
+
+def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image.resize(size, LANCZOS)``, made in bands of rows.
+
+    Pillow resizes in two passes, and the first one's result (new width by old height) costs
+    as much as the final image again: 35 MB for a 12-megapixel photo. Band by band, the filter
+    still reads its neighbours across band edges from the whole source (``box`` only says which
+    part to resample), so the result is the same to within rounding (at most 2 levels in 255),
+    with one band's intermediate at a time: 27 MB less at the peak for a 12-megapixel photo.
+    """
+    width, height = size
+    scale_y = image.height / height
+    out = Image.new(image.mode, size)
+    for top in range(0, height, _BAND_ROWS):
+        bottom = min(height, top + _BAND_ROWS)
+        box = (0.0, top * scale_y, float(image.width), bottom * scale_y)
+        band = image.resize((width, bottom - top), Image.Resampling.LANCZOS, box=box)
+        out.paste(band, (0, top))
+    return out
 
 
 def is_line_art(image: Image.Image) -> bool:
