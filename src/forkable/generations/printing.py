@@ -5,7 +5,7 @@ each image is fitted inside a 12 mm margin on every side. Home inkjet and laser 
 print the outer 3 to 6.4 mm of a sheet (Letter laser printers leave about a quarter inch), and a
 printer driver that meets an image reaching its unprintable edge shrinks the whole page to fit,
 so the picture no longer prints at the size the PDF says. 12 mm clears every common printer with
-room to spare and still leaves about 87% of an A4 sheet's width for the picture.
+room to spare and still leaves 89% of an A4 sheet's width for the picture.
 
 A landscape image goes on a landscape page, anything else on a portrait one. The image is drawn
 as large as the margins allow, centred, and never resampled up: a small image keeps its pixels
