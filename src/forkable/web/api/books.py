@@ -100,7 +100,10 @@ def make_book(
 
     out = tempfile.TemporaryFile()
     try:
-        printing.book_pdf(cover, images(), printing.PAPERS[body.paper], out)
+        # Two books (or single pages) at a time per process, others wait: so one book's memory
+        # bound, measured in tests/integration/api/test_book_memory.py, holds for each.
+        with services.print_slots:
+            printing.book_pdf(cover, images(), printing.PAPERS[body.paper], out)
         size = out.tell()
         out.seek(0)
     except BaseException:

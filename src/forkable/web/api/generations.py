@@ -255,7 +255,8 @@ def get_result_pdf(
     generation = _owned(services, principal, generation_id)
     data = result_image(services, site, generation)
     name = site.manifest.site.name
-    pdf = printing.result_pdf(data, printing.PAPERS[paper], title=name, author=name)
+    with services.print_slots:  # a few at a time, like uploads: each decodes a whole image
+        pdf = printing.result_pdf(data, printing.PAPERS[paper], title=name, author=name)
     filename = f"{site.id}-{generation.id[:8]}-{paper}.pdf"
     headers = {
         "cache-control": "private, max-age=3600",
