@@ -3,7 +3,8 @@
 The book is made inside the request. It stays bounded: the images are read from the media
 store one at a time as the pages are composed (forkable.generations.printing caps what each
 embedded image costs), and the finished PDF goes to a temporary file that is streamed out, so
-the process holds one decoded image and the compressed pages, never the book twice.
+the process holds one decoded image and the compressed pages (twice over while the PDF library
+writes them out), never the response on top.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from forkable.accounts.service import Principal
 from forkable.generations import printing, service
 from forkable.generations.intake import Intake, Refusal, submit_generation
 from forkable.generations.models import Generation, Status
+from forkable.services import Services
+from forkable.sites import Site
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import (
     BODY,
@@ -63,7 +65,8 @@ def _expired(what: str, since: str, days: int) -> ApiError:
     return ApiError(410, "gone", message)
 
 
-def result_expired(site: SiteDep) -> ApiError:
+def result_expired(site: Site) -> ApiError:
+    """The 410 of a result the site's retention rule deleted."""
     return _expired("image", "it was made", site.manifest.retention.result_days)
 
 
@@ -265,7 +268,7 @@ def get_result_pdf(
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-def result_image(services: ServicesDep, site: SiteDep, generation: Generation) -> bytes:
+def result_image(services: Services, site: Site, generation: Generation) -> bytes:
     """The stored result image's bytes; 404 while it is not ready, 410 once it has expired."""
     if generation.status != Status.SUCCEEDED:
         raise ApiError(404, "not_found", "This image is not ready.")
