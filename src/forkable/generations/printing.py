@@ -47,8 +47,8 @@ LINE_ART_MAX_DPI = 600
 PHOTO_MAX_DPI = 300
 JPEG_QUALITY = 90
 _BAND_ROWS = 256
-# Text on the cover: the PDF standard fonts, present in every reader, so nothing is embedded.
-_FONT = "Helvetica"
+# Text on the cover: a PDF standard font, present in every reader, so nothing is embedded (it
+# covers Western European scripts; other characters print as boxes).
 _BOLD = "Helvetica-Bold"
 _INK = HexColor("#111827")
 
