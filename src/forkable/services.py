@@ -39,3 +39,7 @@ class Services:
     upload_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(2)
     )
+    # Likewise for print-ready PDFs: a book holds its compressed pages until it is written.
+    print_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2)
+    )

@@ -6,6 +6,7 @@ from forkable.web.api import (
     account_data,
     admin,
     auth,
+    books,
     generations,
     keys,
     ledger,
@@ -15,7 +16,18 @@ from forkable.web.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, ledger, keys, packs, generations, payments, maintenance, admin, account_data):
+for module in (
+    auth,
+    ledger,
+    keys,
+    packs,
+    generations,
+    books,
+    payments,
+    maintenance,
+    admin,
+    account_data,
+):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response
 from starlette.responses import JSONResponse
 
 from forkable.accounts.service import Principal
-from forkable.generations import service
+from forkable.generations import printing, service
 from forkable.generations.intake import Intake, Refusal, submit_generation
 from forkable.generations.models import Generation, Status
+from forkable.services import Services
+from forkable.sites import Site
 from forkable.storage import MissingMedia
 from forkable.web.api.schemas import (
     BODY,
@@ -24,6 +28,10 @@ from forkable.web.errors import ApiError, refused
 from forkable.web.multipart import ParsedUpload, read_image_upload
 
 router = APIRouter(tags=["generations"])
+
+PaperQuery = Annotated[
+    printing.PaperName, Query(description="`a4` (210 x 297 mm) or `letter` (8.5 x 11 in).")
+]
 
 _NOT_FOUND = "No such image."
 
@@ -55,6 +63,11 @@ def _expired(what: str, since: str, days: int) -> ApiError:
     when = f" {days} day{'s' if days != 1 else ''} after {since}" if days > 0 else ""
     message = f"This {what} was deleted{when}, as this site's retention rule says."
     return ApiError(410, "gone", message)
+
+
+def result_expired(site: Site) -> ApiError:
+    """The 410 of a result the site's retention rule deleted."""
+    return _expired("image", "it was made", site.manifest.retention.result_days)
 
 
 # The photo is read from the stream by our own parser, so the form is described here.
@@ -211,6 +224,60 @@ def get_result(
         raise _expired("image", "it was made", site.manifest.retention.result_days)
     filename = f"{site.id}-{generation.id[:8]}.png" if download else None
     return _media(services, generation.output_key, "image/png", filename)
+
+
+@router.get(
+    "/generations/{generation_id}/result.pdf",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pdf": {}},
+            "description": "One page of the paper's exact size, landscape for a landscape image, "
+            "the image fitted within 12 mm margins (a download).",
+        },
+        **errors(
+            404,
+            410,
+            422,
+            said={
+                404: "Not found on this site, not yours, or not ready yet (as for `result`).",
+                410: "The result was deleted by the site's retention rule.",
+                422: "`paper` is neither `a4` nor `letter`.",
+            },
+        ),
+    },
+)
+def get_result_pdf(
+    generation_id: IdPath,
+    principal: LenientPrincipal,
+    services: ServicesDep,
+    site: SiteDep,
+    paper: PaperQuery = "a4",
+) -> Response:
+    """The result as a print-ready one-page PDF on A4 (the default) or US Letter."""
+    generation = _owned(services, principal, generation_id)
+    data = result_image(services, site, generation)
+    name = site.manifest.site.name
+    with services.print_slots:  # a few at a time, like uploads: each decodes a whole image
+        pdf = printing.result_pdf(data, printing.PAPERS[paper], title=name, author=name)
+    filename = f"{site.id}-{generation.id[:8]}-{paper}.pdf"
+    headers = {
+        "cache-control": "private, max-age=3600",
+        "content-disposition": f'attachment; filename="{filename}"',
+    }
+    return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+def result_image(services: Services, site: Site, generation: Generation) -> bytes:
+    """The stored result image's bytes; 404 while it is not ready, 410 once it has expired."""
+    if generation.status != Status.SUCCEEDED:
+        raise ApiError(404, "not_found", "This image is not ready.")
+    if generation.output_key is None:
+        raise result_expired(site)
+    try:
+        return services.store.get(generation.output_key)
+    except MissingMedia:
+        raise ApiError(404, "not_found", _NOT_FOUND) from None
 
 
 @router.get(

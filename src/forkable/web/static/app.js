@@ -1,9 +1,10 @@
 // The /app page: choose a photo (file input or drag and drop), send it, follow its
-// progress, show the result, and list the visitor's earlier images.
+// progress, show the result, list the visitor's earlier images, and make a printable
+// coloring book (one PDF) of several of them.
 "use strict";
 
 (() => {
-  const { api, randomId, refreshBalance, formatDate, showError } = window.Forkable;
+  const { api, csrfToken, randomId, refreshBalance, formatDate, showError } = window.Forkable;
 
   const POLL_MS = 800;
   const GIVE_UP_MS = 10 * 60 * 1000;
@@ -19,6 +20,9 @@
     failed: "This image could not be made.",
   };
   const BADGES = { queued: "Queued", running: "Making…", failed: "Failed" };
+  const MAX_BOOK_PAGES = 50;
+  // Where Letter is the usual paper; everywhere else prints on A4.
+  const LETTER_REGIONS = new Set(["US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", "CR", "PA", "DO", "PR", "SV", "NI", "BZ"]);
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
   const $ = (root, selector) => root.querySelector(selector);
@@ -52,6 +56,7 @@
   const resultImage = $(panel, "[data-result-image]");
   const resultActions = $(panel, "[data-result-actions]");
   const downloadLink = $(panel, "[data-download]");
+  const downloadPdf = $(panel, "[data-download-pdf]");
   const printButton = $(panel, "[data-print]");
 
   const history = $(document, "[data-history]");
@@ -62,6 +67,12 @@
   const historyStatus = $(history, "[data-history-status]");
   const loadMore = $(history, "[data-load-more]");
   const itemTemplate = $(document, "[data-history-template]");
+  const bookForm = $(history, "[data-book-form]");
+  const bookTitle = $(bookForm, "[data-book-title]");
+  const paperSelect = $(bookForm, "[data-paper]");
+  const bookSubmit = $(bookForm, "[data-book-submit]");
+  const bookCount = $(bookForm, "[data-book-count]");
+  const bookError = $(bookForm, "[data-book-error]");
 
   const styleLabels = new Map(
     Array.from(form.querySelectorAll('input[name="style"]'), (radio) => [radio.value, radio.dataset.styleLabel]),
@@ -76,6 +87,8 @@
   let nextCursor = null;
   const items = new Map(); // id -> { li, generation }
   const watching = new Set();
+  const picked = new Set(); // ids for the book, in the order they were ticked
+  let makingBook = false;
 
   // --- choosing a photo -----------------------------------------------------------
   function formatSize(bytes) {
@@ -225,10 +238,118 @@
       const style = styleLabels.get(generation.style);
       resultImage.alt = style ? `Your finished image (${style})` : "Your finished image";
       downloadLink.href = `${generation.result_url}?download=1`;
+      downloadPdf.href = pdfUrl(generation);
     } else {
       resultImage.removeAttribute("src");
     }
   }
+
+  // --- print-ready PDFs and the coloring book ---------------------------------------
+  const printable = (generation) => generation.status === "succeeded" && Boolean(generation.result_url);
+  const pdfUrl = (generation) => `${generation.result_url}.pdf?paper=${encodeURIComponent(paperSelect.value)}`;
+
+  function defaultPaper() {
+    const region = (navigator.language || "").split("-").pop().toUpperCase();
+    return LETTER_REGIONS.has(region) ? "letter" : "a4";
+  }
+
+  function showPaper() {
+    for (const { li, generation } of items.values()) {
+      if (printable(generation)) $(li, "[data-item-pdf]").href = pdfUrl(generation);
+    }
+    const shown = current && items.get(current)?.generation;
+    if (shown && printable(shown)) downloadPdf.href = pdfUrl(shown);
+  }
+
+  function updateBook() {
+    const count = picked.size;
+    bookForm.hidden = !Array.from(items.values()).some(({ generation }) => printable(generation));
+    if (count === 0) bookCount.textContent = "No images picked yet.";
+    else if (count > MAX_BOOK_PAGES) bookCount.textContent = `${count} images picked: a book holds at most ${MAX_BOOK_PAGES}.`;
+    else bookCount.textContent = `${count} ${count === 1 ? "image" : "images"} picked: the book will have ${count + 1} pages with its cover.`;
+    bookSubmit.disabled = makingBook || count === 0 || count > MAX_BOOK_PAGES;
+  }
+
+  /** The file name a Content-Disposition header gives, if any. */
+  function attachmentName(header) {
+    const found = /filename="([^"]+)"/.exec(header ?? "");
+    return found ? found[1] : null;
+  }
+
+  /** Hand a downloaded file to the browser, as a link with `download` would. */
+  function saveFile(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = filename;
+    link.hidden = true;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    // Revoked a little later: some browsers still read the URL after the click returns.
+    window.setTimeout(() => URL.revokeObjectURL(url), 60 * 1000);
+  }
+
+  async function makeBook() {
+    showError(bookError, "");
+    const title = bookTitle.value.trim();
+    if (!title) {
+      bookTitle.setAttribute("aria-invalid", "true");
+      showError(bookError, "Give your book a title.");
+      bookTitle.focus();
+      return;
+    }
+    bookTitle.removeAttribute("aria-invalid");
+    makingBook = true;
+    bookSubmit.textContent = "Making your book…";
+    bookForm.setAttribute("aria-busy", "true");
+    updateBook();
+    try {
+      let response;
+      try {
+        response = await fetch("/api/v1/books", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: {
+            Accept: "application/pdf, application/json",
+            "Content-Type": "application/json",
+            "X-CSRF-Token": csrfToken(),
+          },
+          body: JSON.stringify({ title, paper: paperSelect.value, generation_ids: Array.from(picked) }),
+        });
+      } catch {
+        throw new Error("Could not reach the server. Check your connection and try again.");
+      }
+      if (!response.ok) {
+        let message = null;
+        try {
+          message = (await response.json())?.error?.message ?? null;
+        } catch {
+          message = null;
+        }
+        throw new Error(message ?? "The book could not be made. Please try again.");
+      }
+      const blob = await response.blob();
+      const filename = attachmentName(response.headers.get("Content-Disposition")) ?? "coloring-book.pdf";
+      saveFile(blob, filename);
+      bookCount.textContent = `Your book is ready: ${filename}.`;
+    } catch (error) {
+      showError(bookError, error.message);
+    } finally {
+      makingBook = false;
+      bookSubmit.textContent = "Make a coloring book";
+      bookForm.removeAttribute("aria-busy");
+      bookSubmit.disabled = picked.size === 0 || picked.size > MAX_BOOK_PAGES;
+    }
+  }
+
+  paperSelect.value = defaultPaper();
+  paperSelect.addEventListener("change", showPaper);
+  bookTitle.addEventListener("input", () => bookTitle.removeAttribute("aria-invalid"));
+  bookForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!makingBook) makeBook();
+  });
 
   function bringIntoView(element) {
     const box = element.getBoundingClientRect();
@@ -348,6 +469,7 @@
   // --- history grid ---------------------------------------------------------------
   function updateEmpty() {
     historyEmpty.hidden = items.size > 0;
+    updateBook();
   }
 
   function renderItem(li, generation) {
@@ -380,8 +502,22 @@
 
     // A result past the site's retention has no URL any more: nothing to download.
     const download = $(li, "[data-item-download]");
-    download.hidden = !(status === "succeeded" && generation.result_url);
-    if (!download.hidden) download.href = `${generation.result_url}?download=1`;
+    const pdf = $(li, "[data-item-pdf]");
+    const canPrint = printable(generation);
+    download.hidden = !canPrint;
+    pdf.hidden = !canPrint;
+    if (canPrint) {
+      download.href = `${generation.result_url}?download=1`;
+      pdf.href = pdfUrl(generation);
+      pdf.setAttribute("aria-label", `Download the image from ${date} as a PDF`);
+    }
+    $(li, "[data-item-pick-label]").hidden = !canPrint;
+    const pick = $(li, "[data-item-pick]");
+    pick.setAttribute("aria-label", `Add the image from ${date} to the book`);
+    if (!canPrint) {
+      pick.checked = false;
+      picked.delete(generation.id);
+    }
     $(li, "[data-item-delete]").hidden = isPending(status);
   }
 
@@ -390,6 +526,7 @@
     if (known) {
       known.generation = generation;
       renderItem(known.li, generation);
+      updateBook();
       return;
     }
     const li = itemTemplate.content.firstElementChild.cloneNode(true);
@@ -402,6 +539,11 @@
       panelTitle.focus({ preventScroll: true });
     });
     $(li, "[data-item-delete]").addEventListener("click", (event) => deleteItem(entry.generation.id, event.currentTarget));
+    $(li, "[data-item-pick]").addEventListener("change", (event) => {
+      if (event.currentTarget.checked) picked.add(entry.generation.id);
+      else picked.delete(entry.generation.id);
+      updateBook();
+    });
     renderItem(li, generation);
     if (prepend) historyGrid.prepend(li);
     else historyGrid.append(li);
@@ -413,6 +555,7 @@
     if (!entry) return;
     entry.li.remove();
     items.delete(id);
+    picked.delete(id);
     if (current === id) resetPanel();
     updateEmpty();
   }
