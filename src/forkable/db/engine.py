@@ -1,18 +1,93 @@
-"""Engines and sessions for SQLite (embedded default) and PostgreSQL."""
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL.
+
+`Database.instrument(observer)` tells a `DatabaseObserver` (the app's metrics) how long
+statements, pool checkouts and SQLite's write lock take; `Database.pool_status()` is read
+when metrics are scraped. Nothing is timed until an observer is set.
+"""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 # How long a SQLite writer waits for the lock before giving up, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# A statement's kind is its first keyword; anything else (PRAGMA, WITH, SAVEPOINT ...) is "other".
+QUERY_KINDS = ("select", "insert", "update", "delete", "begin", "commit", "rollback", "other")
+_KNOWN_KINDS = frozenset(QUERY_KINDS)
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+class DatabaseObserver(Protocol):
+    """Told what the database did and how long it took (seconds)."""
+
+    def query(self, kind: str, seconds: float) -> None: ...
+
+    def pool_wait(self, seconds: float) -> None: ...
+
+    def pool_timeout(self) -> None: ...
+
+    def busy_wait(self, seconds: float) -> None: ...
+
+    def busy_timeout(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """The connection pool of this process now; ``capacity`` is pool size + overflow."""
+
+    in_use: int
+    idle: int
+    overflow: int
+    capacity: int
+
+
+def statement_kind(statement: str) -> str:
+    """``select``, ``insert`` ... from the statement's first keyword; never its values."""
+    match = _FIRST_WORD.match(statement)
+    if match is None:
+        return "other"
+    kind = match.group(1).lower()
+    return kind if kind in _KNOWN_KINDS else "other"
+
+
+class _TimedQueuePool(QueuePool):
+    """A QueuePool that tells its observer how long each checkout waited, and its timeouts."""
+
+    observer: DatabaseObserver | None = None
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        observer = self.observer
+        if observer is None:
+            return super()._do_get()
+        started = time.perf_counter()
+        try:
+            entry = super()._do_get()
+        except sa_exc.TimeoutError:
+            observer.pool_timeout()
+            raise
+        observer.pool_wait(time.perf_counter() - started)
+        return entry
+
+    def recreate(self) -> QueuePool:
+        # `engine.dispose()` swaps in a fresh pool of the same class: it keeps the observer.
+        pool = super().recreate()
+        if isinstance(pool, _TimedQueuePool):
+            pool.observer = self.observer
+        return pool
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -47,17 +122,38 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One engine and the two ways to use it: read sessions and write transactions."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: float | None = None,
+    ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._observer: DatabaseObserver | None = None
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        in_memory = False
         if self.is_sqlite:
             database = self.url.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            in_memory = not database or database == ":memory:"
+            if not in_memory:
+                Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+        if not in_memory:
+            # The pool SQLAlchemy would pick anyway (QueuePool), timing its checkouts.
+            kwargs["poolclass"] = _TimedQueuePool
+            for name, value in (
+                ("pool_size", pool_size),
+                ("max_overflow", max_overflow),
+                ("pool_timeout", pool_timeout),
+            ):
+                if value is not None:
+                    kwargs[name] = value
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -92,8 +188,16 @@ class Database:
         would (a job's lease), never for money.
         """
         sessions = self._write_sessions if durable else self._undurable_write_sessions
+        waiting_since = time.perf_counter()
         with self._writer_turn, sessions() as session, session.begin():
-            if not durable and not self.is_sqlite:
+            if self.is_sqlite:
+                # BEGIN IMMEDIATE now, so the wait for the write lock (this process's turn, then
+                # SQLite's busy handler while another process writes) is measured in one piece.
+                session.connection()
+                observer = self._observer
+                if observer is not None:
+                    observer.busy_wait(time.perf_counter() - waiting_since)
+            elif not durable:
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
@@ -110,3 +214,81 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def instrument(self, observer: DatabaseObserver) -> None:
+        """Tell ``observer`` about every statement, pool checkout and write-lock wait from now on.
+
+        Once per database: a second call changes the observer, it adds no second listener.
+        """
+        first = self._observer is None
+        self._observer = observer
+        pool = self.engine.pool
+        if isinstance(pool, _TimedQueuePool):
+            pool.observer = observer
+        if first:
+            _time_statements(self.engine, lambda: self._observer)
+
+    def pool_status(self) -> PoolStatus | None:
+        """Connections in use, idle and in overflow now; None for a pool without those counts."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return PoolStatus(
+            in_use=pool.checkedout(),
+            idle=pool.checkedin(),
+            overflow=max(0, pool.overflow()),
+            capacity=pool.size() + max(0, pool._max_overflow),
+        )
+
+
+def _time_statements(engine: Engine, observer: Callable[[], DatabaseObserver | None]) -> None:
+    """Statement times by kind from the cursor events; commits and rollbacks from the dialect
+    (no event follows them); "database is locked" errors from SQLite."""
+
+    # The start time rides on the statement's execution context (one per statement).
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(
+        _conn: Any, _cursor: Any, _statement: Any, _params: Any, context: Any, _many: Any
+    ) -> None:
+        if context is not None:
+            context.forkable_started = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: Any
+    ) -> None:
+        started = getattr(context, "forkable_started", None)
+        watching = observer()
+        if watching is not None and started is not None:
+            watching.query(statement_kind(statement), time.perf_counter() - started)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        error = context.original_exception
+        watching = observer()
+        if (
+            watching is not None
+            and isinstance(error, sqlite3.OperationalError)
+            and "locked" in str(error)
+        ):
+            watching.busy_timeout()
+
+    # The pool rolls back every returned connection through the same dialect methods.
+    dialect = engine.dialect
+    for kind, name in (("commit", "do_commit"), ("rollback", "do_rollback")):
+        setattr(dialect, name, _timed(getattr(dialect, name), kind, observer))
+
+
+def _timed(
+    call: Callable[[Any], None], kind: str, observer: Callable[[], DatabaseObserver | None]
+) -> Callable[[Any], None]:
+    def timed(dbapi_connection: Any) -> None:
+        started = time.perf_counter()
+        try:
+            call(dbapi_connection)
+        finally:
+            watching = observer()
+            if watching is not None:
+                watching.query(kind, time.perf_counter() - started)
+
+    return timed
