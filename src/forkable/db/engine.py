@@ -90,7 +90,7 @@ class _TimedQueuePool(QueuePool):
         return pool
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """WAL, full fsync, foreign keys, and explicit BEGIN so writers can take the lock early."""
 
     @event.listens_for(engine, "connect")
@@ -101,7 +101,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -130,6 +130,7 @@ class Database:
         pool_size: int | None = None,
         max_overflow: int | None = None,
         pool_timeout: float | None = None,
+        sqlite_busy_timeout_ms: int = _SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
@@ -141,7 +142,10 @@ class Database:
             in_memory = not database or database == ":memory:"
             if not in_memory:
                 Path(str(database)).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {
+                "check_same_thread": False,
+                "timeout": sqlite_busy_timeout_ms / 1000,
+            }
         else:
             kwargs["pool_pre_ping"] = True
         if not in_memory:
@@ -156,7 +160,7 @@ class Database:
                     kwargs[name] = value
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_busy_timeout_ms)
         write_engine = self.engine.execution_options(sqlite_immediate=True)
         # SQLite has one writer at a time. Threads of this process wait for their turn here,
         # where the next one is woken the moment the lock is free; left to SQLite's busy
