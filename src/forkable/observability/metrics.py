@@ -352,6 +352,7 @@ class Metrics:
             return
         self.process.start()
         if self.multiprocess_dir is not None:
+            self.sync()  # no live gauge of this process shows 0 until the first second passes
             self._syncer.start()
 
     def stop(self) -> None:
