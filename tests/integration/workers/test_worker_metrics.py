@@ -1,8 +1,10 @@
-"""`forkable worker --metrics-port`: a real worker process answers /metrics on loopback with
-its own process and database metrics, labelled role="worker"."""
+"""A worker's metrics: the jobs it runs are counted in its own `Metrics`, and
+`forkable worker --metrics-port` (a real process) answers /metrics on loopback with its
+process and database metrics, labelled role="worker"."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,11 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import EXAMPLES
+from tests.integration.workers.conftest import MakeUser, submit
 from tests.serving import free_port
 from tests.support.journey import Samples, samples, value
 
 from forkable.db import Database
 from forkable.db.migrate import upgrade
+from forkable.services import Services
+from forkable.workers.process import QueueWorker
 
 pytestmark = pytest.mark.postgres
 
@@ -36,6 +41,34 @@ def scrape(url: str, process: subprocess.Popen[bytes], timeout: float) -> Sample
             return found
         time.sleep(0.5)
     raise TimeoutError(f"{url} showed no query in {timeout} s")
+
+
+def test_a_worker_counts_the_jobs_it_runs(
+    web: Services, worker: QueueWorker, make_user: MakeUser
+) -> None:
+    generation_id = submit(web, make_user(3))
+    assert asyncio.run(worker.run_generation(generation_id)) == "succeeded"
+    found = samples(worker.metrics.exposition().decode())
+    made = {"site": "coloringbook", "style": "default", "outcome": "succeeded"}
+    assert (
+        sum(
+            count
+            for (name, labels), count in found.items()
+            if name == "forkable_generations_total" and made.items() <= dict(labels).items()
+        )
+        == 1
+    )
+    # The job read the photo and wrote the result through the observed store.
+    assert (
+        value(found, "forkable_media_call_duration_seconds_count", store="local", operation="get")
+        >= 1
+    )
+    assert (
+        value(found, "forkable_media_call_duration_seconds_count", store="local", operation="put")
+        >= 1
+    )
+    assert value(found, "forkable_db_query_duration_seconds_count", kind="update") >= 1
+    assert value(found, "forkable_process_resident_memory_bytes", role="worker") > 0
 
 
 @pytest.mark.slow
