@@ -55,6 +55,10 @@ class PoolStatus:
     capacity: int
 
 
+# Statements whose kind an engine remembers (see `_time_statements`).
+_KINDS_REMEMBERED = 2048
+
+
 def statement_kind(statement: str) -> str:
     """``select``, ``insert`` ... from the statement's first keyword; never its values."""
     match = _FIRST_WORD.match(statement)

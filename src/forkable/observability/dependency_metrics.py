@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from forkable.db.engine import QUERY_KINDS, Database
+from forkable.observability.tallied import TalliedHistogram
 
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 WAIT_BUCKETS = (
@@ -52,12 +53,14 @@ class DatabaseMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        self.pool_wait_seconds = Histogram(
+        pool_wait = Histogram(
             "forkable_db_pool_wait_seconds",
             "Time to get a connection from the pool (opening one included), seconds.",
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+        # Paid by every checkout and statement: counted in plain lists, synced at scrapes.
+        self._pool_waits = TalliedHistogram({"": pool_wait}, WAIT_BUCKETS)
         self.pool_timeouts = Counter(
             "forkable_db_pool_timeouts",
             "Connections not had from the pool within its timeout.",
@@ -70,8 +73,9 @@ class DatabaseMetrics:
             buckets=QUERY_BUCKETS,
             registry=r,
         )
-        # Bound once: a statement then costs one dict look-up and one observe.
-        self._by_kind = {kind: duration.labels(kind) for kind in QUERY_KINDS}
+        self._queries = TalliedHistogram(
+            {kind: duration.labels(kind) for kind in QUERY_KINDS}, QUERY_BUCKETS
+        )
         self.busy_wait_seconds = Histogram(
             "forkable_db_sqlite_busy_wait_seconds",
             "SQLite: time a write transaction waited for the write lock, seconds.",
@@ -92,6 +96,8 @@ class DatabaseMetrics:
             self._databases.append(database)
 
     def refresh(self) -> None:
+        self._queries.sync()
+        self._pool_waits.sync()
         totals = dict.fromkeys(POOL_STATES, 0)
         capacity = 0
         for database in self._databases:
@@ -110,10 +116,10 @@ class DatabaseMetrics:
     # -- DatabaseObserver ------------------------------------------------------------------
 
     def query(self, kind: str, seconds: float) -> None:
-        self._by_kind[kind].observe(seconds)
+        self._queries.observe(kind, seconds)
 
     def pool_wait(self, seconds: float) -> None:
-        self.pool_wait_seconds.observe(seconds)
+        self._pool_waits.observe("", seconds)
 
     def pool_timeout(self) -> None:
         self.pool_timeouts.inc()
