@@ -117,8 +117,14 @@ def build_services(
     )
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
+        metrics.watch_database(database)
     send_receipts(database, registry)
-    store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
+    store = open_store(
+        settings.media_location,
+        database=database,
+        environ=settings.aws_environment,
+        observer=metrics.media if metrics.enabled else None,
+    )
     resolver = resolver or ProviderResolver(settings, metrics=metrics)
     config = runner_config or RunnerConfig(
         workers=settings.workers, lease_seconds=settings.job_lease_seconds
@@ -151,7 +157,9 @@ def build_services(
         sites=registry,
         store=store,
         passwords=passwords or Passwords(),
-        limiter=RateLimiter(settings.redis_url),
+        limiter=RateLimiter(
+            settings.redis_url, observer=metrics.redis if metrics.enabled else None
+        ),
         resolver=resolver,
         runner=runner,
         announcer=announcer,
@@ -170,10 +178,23 @@ def build_worker(
     resolver: ProviderResolver | None = None,
 ) -> QueueWorker:
     """A `forkable worker` process's parts: the same job work as the embedded runner, with its
-    messages and its sweep on the shared queue."""
-    metrics = Metrics(enabled=False)  # a worker serves no /metrics; its jobs' rows tell all
+    messages and its sweep on the shared queue.
+
+    Its metrics (`worker.metrics`, role "worker": the process, the database, the media store,
+    the providers and the generations it finishes) are served by `forkable worker
+    --metrics-port`.
+    """
+    metrics = Metrics(enabled=settings.metrics_enabled, role="worker")
+    if metrics.enabled:
+        events.observe(database, metrics.record_facts)
+        metrics.watch_database(database)
     send_receipts(database, registry)
-    store = open_store(settings.media_location, database=database, environ=settings.aws_environment)
+    store = open_store(
+        settings.media_location,
+        database=database,
+        environ=settings.aws_environment,
+        observer=metrics.media if metrics.enabled else None,
+    )
     announcer = QueueAnnouncer(queue_app(database))
     policy = RunnerConfig().policy
     work = JobWork(
@@ -194,7 +215,9 @@ def build_worker(
         mail=mail_delivery(settings, database, registry),
     )
     config = WorkerConfig(concurrency=concurrency, lease_seconds=settings.job_lease_seconds)
-    return QueueWorker(database=database, work=work, maintenance=maintenance, config=config)
+    return QueueWorker(
+        database=database, work=work, maintenance=maintenance, config=config, metrics=metrics
+    )
 
 
 def create_app(

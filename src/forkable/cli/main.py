@@ -87,11 +87,23 @@ def worker(
         int,
         typer.Option(help="Generations this process works on at once.", min=1, max=256),
     ] = 4,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics at /metrics on this port (none by default).",
+            min=0,
+            max=65535,
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run generation jobs and periodic maintenance from the shared queue; no HTTP."""
+    """Run generation jobs and periodic maintenance from the shared queue; no other HTTP."""
     from forkable.cli.worker import run_worker
 
-    run_worker(path, concurrency=concurrency)
+    run_worker(path, concurrency=concurrency, metrics_port=metrics_port, metrics_host=metrics_host)
 
 
 @app.command()

@@ -13,13 +13,20 @@ from forkable.cli.serve import prepare_shared_database
 from forkable.db import Database
 from forkable.db.sync import sync_sites
 from forkable.observability.logs import configure_logging
+from forkable.observability.metrics_server import MetricsServer
 from forkable.settings import check_production, load_settings, shared_limits_problem
 from forkable.workers.engine import QueueNeedsPostgres
 
 logger = logging.getLogger("forkable.worker")
 
 
-def run_worker(path: Path | None, *, concurrency: int) -> None:
+def run_worker(
+    path: Path | None,
+    *,
+    concurrency: int,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> None:
     tune_allocator()  # before any thread starts: jobs decode and filter images here
     settings = load_settings()
     check_production(settings)
@@ -39,8 +46,20 @@ def run_worker(path: Path | None, *, concurrency: int) -> None:
     sync_sites(database, registry)  # an upsert per site: safe beside other processes
     worker = build_worker(registry, settings, database=database, concurrency=concurrency)
     names = ", ".join(site.id for site in registry)
+    server = None
+    if metrics_port is not None and worker.metrics.enabled:
+        try:
+            server = MetricsServer(
+                worker.metrics, host=metrics_host, port=metrics_port, token=settings.metrics_token
+            )
+        except OSError as exc:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror or exc}")
+        server.start()
+        logger.info("worker metrics on http://%s:%d/metrics", metrics_host, server.port)
     logger.info("worker %s: generations of %s, %d at a time", worker.owner, names, concurrency)
     try:
         worker.run()
     finally:
+        if server is not None:
+            server.stop()
         worker.close()

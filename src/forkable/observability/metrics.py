@@ -21,6 +21,13 @@ Ledger entries, purchases and finished generations are noted in their transactio
 (`forkable.db.events`) and reach `record_facts` only after the commit, so a rolled-back change
 is never counted.
 
+The machine and what the app depends on have metrics of their own, refreshed before every
+scrape (and, among several workers, every second): `metrics.process` (CPU, memory, open
+files, garbage collection, labelled with the process's role, "web" or "worker"),
+`metrics.database` (statement times, the pool, SQLite's write lock; wired with
+`metrics.watch_database(database)`), `metrics.redis` and `metrics.media`, the observers the
+rate limiter and the media store are built with (`forkable.observability.dependency_metrics`).
+
 `metrics.snapshot()` returns what alert rules need without an HTTP scrape (`Snapshot`, in
 `forkable.observability.snapshot`): request and server-error totals, latency buckets, logins, webhook
 signature failures, generation outcomes, provider errors, spend and open circuits, counted
@@ -47,9 +54,13 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from forkable.db import Database
 from forkable.db.events import Fact, GenerationFinished, LedgerBooked, PurchasePaid
-from forkable.observability.request_tally import RequestTally
+from forkable.observability.dependency_metrics import DatabaseMetrics, MediaMetrics, RedisMetrics
+from forkable.observability.process_metrics import ProcessMetrics
+from forkable.observability.request_tally import SYNC_SECONDS, RequestTally
 from forkable.observability.snapshot import Snapshot, summarise
+from forkable.periodic import Periodic
 
 __all__ = ["Metrics", "Snapshot", "fresh_multiprocess_dir"]
 
@@ -63,7 +74,9 @@ _GRANTS = frozenset({"signup_bonus", "purchase", "admin_grant"})
 class Metrics:
     """The metric objects of one app and the helpers that record events on them."""
 
-    def __init__(self, *, enabled: bool = True, multiprocess_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, enabled: bool = True, multiprocess_dir: Path | None = None, role: str = "web"
+    ) -> None:
         self.enabled = enabled
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=False)
@@ -72,6 +85,12 @@ class Metrics:
         self._add_provider_metrics(self.registry)
         self._add_account_metrics(self.registry)
         self._add_money_metrics(self.registry)
+        self.process = ProcessMetrics(self.registry, role)
+        self.database = DatabaseMetrics(self.registry)
+        self.redis = RedisMetrics(self.registry)
+        self.media = MediaMetrics(self.registry)
+        # Among several workers, each writes its news to the shared files every second.
+        self._syncer = Periodic("forkable-metrics-sync", SYNC_SECONDS, self.sync)
 
     # -- the metric objects, by topic --------------------------------------------------------
 
@@ -312,16 +331,37 @@ class Metrics:
         self.generations_refused.labels(site, "spend_cap")
         self.webhooks.labels("invalid_signature")
 
+    def watch_database(self, database: Database) -> None:
+        """Time ``database``'s statements, pool checkouts and write-lock waits from now on."""
+        if self.enabled:
+            self.database.watch(database)
+
+    def sync(self) -> None:
+        """Write what was counted in plain Python and what the machine says now to the metric
+        objects: request counts, process numbers, the database pool."""
+        if not self.enabled:
+            return
+        self.requests.sync()
+        self.process.refresh()
+        self.database.refresh()
+
     def start(self) -> None:
-        """A worker among several: hand its request counts to the shared files every second."""
-        if self.enabled and self.multiprocess_dir is not None:
-            self.requests.start()
+        """Start timing garbage-collector pauses; a worker among several also hands its
+        counts to the shared files every second."""
+        if not self.enabled:
+            return
+        self.process.start()
+        if self.multiprocess_dir is not None:
+            self.sync()  # no live gauge of this process shows 0 until the first second passes
+            self._syncer.start()
 
     def stop(self) -> None:
-        """This process stops serving: its last request counts are written, its live gauges
-        (in progress, circuits) stop counting."""
+        """This process stops serving: its last counts are written, its live gauges
+        (in progress, circuits, process numbers) stop counting."""
         if self.enabled:
+            self._syncer.stop()
             self.requests.stop()
+            self.process.stop()
         if self.multiprocess_dir is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
 
@@ -329,8 +369,7 @@ class Metrics:
 
     def families(self) -> Iterable[Metric]:
         """The current values: this process's, or every worker's merged."""
-        if self.enabled:
-            self.requests.sync()
+        self.sync()
         if self.multiprocess_dir is not None:
             merge = prometheus_multiprocess.MultiProcessCollector.merge
             families: Iterable[Metric] = merge(  # type: ignore[no-untyped-call]

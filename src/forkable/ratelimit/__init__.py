@@ -7,9 +7,9 @@ from typing import Protocol
 
 from forkable.ratelimit.limit import Limit, per_minute, per_seconds
 from forkable.ratelimit.memory import MemoryWindows
-from forkable.ratelimit.redis_windows import RedisWindows
+from forkable.ratelimit.redis_windows import RedisObserver, RedisWindows
 
-__all__ = ["Limit", "RateLimiter", "per_minute", "per_seconds"]
+__all__ = ["Limit", "RateLimiter", "RedisObserver", "per_minute", "per_seconds"]
 
 
 class Windows(Protocol):
@@ -32,9 +32,10 @@ class RateLimiter:
     storage, starts no timer thread per event).
     """
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, observer: RedisObserver | None = None) -> None:
+        """``observer`` is told the time and outcome of every Redis call (none in memory)."""
         self.backend = "redis" if redis_url else "memory"
-        self._windows: Windows = RedisWindows(redis_url) if redis_url else MemoryWindows()
+        self._windows: Windows = RedisWindows(redis_url, observer) if redis_url else MemoryWindows()
 
     def retry_after(self, limit: Limit, key: str) -> int | None:
         """Seconds until one more event is allowed, or None when it is allowed now."""

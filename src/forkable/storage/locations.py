@@ -15,6 +15,7 @@ from forkable.settings.media_url import (
 from forkable.storage.base import MediaStore
 from forkable.storage.database import DatabaseMediaStore
 from forkable.storage.local import LocalMediaStore
+from forkable.storage.observed import MediaObserver, ObservedMediaStore, store_kind
 
 
 def open_media_store(
@@ -26,9 +27,23 @@ def open_media_store(
 
 
 def open_store(
+    location: MediaLocation,
+    *,
+    database: Database,
+    environ: Mapping[str, str],
+    observer: MediaObserver | None = None,
+) -> MediaStore:
+    """The store for a parsed media location (see `Settings.media_location`); with an
+    ``observer``, every call is timed and its failures counted (`ObservedMediaStore`)."""
+    store = _backend(location, database=database, environ=environ)
+    if observer is None:
+        return store
+    return ObservedMediaStore(store, observer, store_kind(location))
+
+
+def _backend(
     location: MediaLocation, *, database: Database, environ: Mapping[str, str]
 ) -> MediaStore:
-    """The store for a parsed media location (see `Settings.media_location`)."""
     if isinstance(location, MediaInDatabase):
         return DatabaseMediaStore(database)
     if isinstance(location, MediaBucket):

@@ -23,6 +23,7 @@ from forkable.db import Database
 from forkable.generations import jobs
 from forkable.generations.leases import LeaseKeeper, new_owner
 from forkable.generations.work import JobWork
+from forkable.observability.metrics import Metrics
 from forkable.workers.engine import (
     GENERATION_TASK,
     GENERATIONS_QUEUE,
@@ -60,8 +61,10 @@ class QueueWorker:
         work: JobWork,
         maintenance: Maintenance,
         config: WorkerConfig,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics or Metrics(enabled=False, role="worker")
         self.work = work
         self.maintenance = maintenance
         self.config = config
@@ -77,6 +80,7 @@ class QueueWorker:
 
     async def run_async(self) -> None:
         self.keeper.start()
+        self.metrics.start()
         try:
             async with self.app.open_async():
                 await self.app.run_worker_async(
@@ -89,6 +93,7 @@ class QueueWorker:
                 )
         finally:
             self.keeper.stop()
+            self.metrics.stop()
 
     def close(self) -> None:
         """The provider clients' and the database's pooled connections."""

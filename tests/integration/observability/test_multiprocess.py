@@ -11,7 +11,10 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from tests.conftest import EXAMPLES
 from tests.serving import serve
-from tests.support.journey import samples, value
+from tests.support.journey import Samples, samples, value
+
+from forkable.db import Database
+from forkable.db.migrate import upgrade
 
 ROUTE = {"method": "GET", "route": "/brand.css", "status": "200"}
 
@@ -66,3 +69,59 @@ def test_two_workers_share_one_metrics_view(tmp_path: Path) -> None:
     # Stopped workers retire their live gauges (requests in progress).
     assert not live_gauge_pids(folder) & workers
     assert {path.stem.split("_", 1)[1] for path in folder.glob("counter_*.db")} == workers
+
+
+def _by_pid(found: Samples, name: str, role: str) -> dict[str, float]:
+    return {
+        dict(labels)["pid"]: count
+        for (sample, labels), count in found.items()
+        if sample == name and dict(labels).get("role") == role
+    }
+
+
+@pytest.mark.slow
+def test_two_workers_show_their_process_and_database_metrics(
+    tmp_path: Path, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        database = Database(database_url)
+        upgrade(database)  # what `forkable db upgrade` does before PostgreSQL is served
+        database.dispose()
+    env = {"FORKABLE_DATABASE_URL": database_url}
+    with serve(
+        EXAMPLES / "coloringbook", tmp_path / "var", env=env, args=("--workers", "2"), timeout=60
+    ) as server:
+        # Pages that read the database, on new connections so both workers answer some.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for _ in range(10):
+                assert httpx.get(f"{server.url}/api/v1/packs", timeout=10).status_code == 200
+            found = samples(httpx.get(f"{server.url}/metrics", timeout=10).text)
+            memory = _by_pid(found, "forkable_process_resident_memory_bytes", "web")
+            if len(memory) == 2 and all(memory.values()):
+                break
+            time.sleep(0.5)
+        # One series per live worker: its own resident memory and files.
+        assert len(memory) == 2, memory
+        assert all(10_000_000 < rss < 4_000_000_000 for rss in memory.values())
+        fds = _by_pid(found, "forkable_process_open_fds", "web")
+        limits = _by_pid(found, "forkable_process_max_fds", "web")
+        assert set(fds) == set(memory) == set(limits)
+        assert all(0 < fds[pid] <= limits[pid] for pid in fds)
+        # Counters are summed over the workers.
+        assert value(found, "forkable_process_cpu_seconds_total", role="web") > 0
+        assert value(found, "forkable_host_memory_limit_bytes", role="web") > 0
+        assert value(found, "forkable_python_gc_collections_total", role="web", generation="0") > 0
+        assert value(found, "forkable_db_query_duration_seconds_count", kind="select") > 0
+        assert value(found, "forkable_db_pool_wait_seconds_count") > 0
+        assert value(found, "forkable_db_pool_capacity") == 30  # 2 workers x (5 + 10)
+        assert value(found, "forkable_db_pool_connections", state="in_use") >= 0
+        assert (
+            value(
+                found,
+                "forkable_media_call_duration_seconds_count",
+                store="local",
+                operation="check",
+            )
+            > 0
+        )
