@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import ROOT, missing_service
 from tests.support.journey import Monitored, journey, samples
@@ -95,6 +96,17 @@ def test_the_rules_cover_what_operators_asked_for() -> None:
         "forkable_redis_call_duration_seconds_bucket",
     ):
         assert metric in rules
+
+
+def test_every_rule_states_its_severity_as_its_runbook_does() -> None:
+    # An operator reads the severity on the page before deciding whether to get up.
+    groups = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"]
+    for rule in (rule for group in groups for rule in group["rules"]):
+        severity = rule["labels"]["severity"]
+        assert severity in {"warning", "critical"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, rule["alert"]
+        page = (ROOT / rule["annotations"]["runbook_url"]).read_text()
+        assert f"`{rule['alert']}` ({severity}" in page, rule["alert"]
 
 
 def promtool() -> str:
