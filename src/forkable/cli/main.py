@@ -108,7 +108,13 @@ def worker(
 
 @app.command()
 def check(
-    paths: Annotated[list[Path], typer.Argument(help="Site folders or folders of sites.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Site folders, site.toml files or folders of sites. With several paths (a "
+            "glob such as examples/*), the other files and folders are skipped with a note."
+        ),
+    ],
 ) -> None:
     """Validate manifests and assets; print every problem as PATH:LINE: key.path: message."""
     from forkable.cli.check import run_check

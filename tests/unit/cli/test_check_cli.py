@@ -27,6 +27,43 @@ def test_check_passes_on_every_example() -> None:
     assert result.stdout.count("ok: ") == 3
 
 
+def test_check_given_a_glob_skips_what_is_not_a_site() -> None:
+    # `forkable check examples/*` as the README has it: the shell passes PHOTO-CREDITS.md and
+    # plugins/ too.
+    result = forkable("check", *(str(p) for p in sorted((ROOT / "examples").glob("*"))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ok: ") == 3
+    assert result.stderr.splitlines() == [
+        f"skipped {ROOT / 'examples' / 'PHOTO-CREDITS.md'}: not a site folder, a site.toml or "
+        "a folder of sites",
+        f"skipped {ROOT / 'examples' / 'plugins'}: not a site folder, a site.toml or a folder "
+        "of sites",
+    ]
+
+
+def test_check_refuses_a_single_path_that_is_not_a_site() -> None:
+    credits = ROOT / "examples" / "PHOTO-CREDITS.md"
+    result = forkable("check", str(credits))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: {credits}: not a site folder, a site.toml or a folder of sites"
+    ]
+
+
+def test_check_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "colorbook"
+    result = forkable("check", str(missing), str(ROOT / "examples" / "coloringbook"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"error: {missing}: no such file or folder"]
+    assert "ok: " not in result.stdout
+
+
+def test_check_with_nothing_but_non_sites_fails() -> None:
+    result = forkable("check", str(ROOT / "examples" / "PHOTO-CREDITS.md"), str(ROOT / "docs"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "error: no site among 2 paths"
+
+
 def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     folder = tmp_path / "broken"
     shutil.copytree(ROOT / "examples" / "coloringbook", folder)
