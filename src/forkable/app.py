@@ -45,6 +45,7 @@ from forkable.web.errors import install_error_handlers
 from forkable.web.instrumentation import InstrumentationMiddleware
 from forkable.web.metrics import router as metrics_router
 from forkable.web.middleware import SecurityHeadersMiddleware, SiteRoutingMiddleware
+from forkable.web.page_cache import PageCache
 from forkable.web.templating import build_templates
 from forkable.workers.announcer import QueueAnnouncer
 from forkable.workers.engine import queue_app
@@ -267,6 +268,7 @@ def create_app(
     app.state.services = services
     app.state.alerts = alerts
     app.state.templates = build_templates()
+    app.state.page_cache = PageCache(app.state.templates)
     install_error_handlers(app)
     _include_routes(app)
     _add_middleware(app, settings, registry, services.metrics, access_log)
@@ -352,9 +354,11 @@ def _embedded_upkeep(services: Services) -> list[Periodic]:
 
 
 def _include_routes(app: FastAPI) -> None:
+    # Public pages first: routers are tried in order, and the landing page is the busiest
+    # route (no path here overlaps another router's).
+    app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(metrics_router)
-    app.include_router(pages.router)
     app.include_router(account_pages.router)
     app.include_router(payment_pages.router)
     app.include_router(admin_pages_router)

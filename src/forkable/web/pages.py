@@ -1,13 +1,17 @@
-"""Public pages: landing, terms, privacy, the brand stylesheet and site assets."""
+"""Public pages: landing, terms, privacy, the brand stylesheet and site assets.
+
+Landing, terms and privacy come from memory for anonymous visitors (see page_cache).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, Response
 
-from forkable.web.auth import OptionalPrincipal
+from forkable.web.auth import optional_principal
 from forkable.web.brand import brand_css
-from forkable.web.deps import ServicesDep, SiteDep
+from forkable.web.deps import SiteDep, get_services, get_site
+from forkable.web.page_cache import PRIVATE_CACHE_CONTROL, VARY, PageCache
 from forkable.web.templating import render
 from forkable.web.visitor import visitor_context
 
@@ -25,25 +29,40 @@ _ASSET_TYPES = {
 _ASSET_CACHE = "public, max-age=3600"
 
 
-@router.get("/", response_class=HTMLResponse)
-async def landing(
-    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
-) -> Response:
-    return render(request, "landing.html", site, await visitor_context(services, principal))
+async def _public_page(request: Request, name: str) -> Response:
+    """The anonymous page from memory; a signed-in visitor's own page, rendered for them.
+
+    A plain Starlette route, not a FastAPI one: FastAPI's dependency solving cost more than
+    the rest of the request for a page served from memory (docs/benchmarks.md, landing).
+    The same dependencies are called directly, so a bad API key is still a 401 and a cookie
+    that names no session still counts as anonymous.
+    """
+    site = await get_site(request)
+    services = await get_services(request)
+    principal = await optional_principal(request, services, site)
+    if principal is None:
+        cache: PageCache = request.app.state.page_cache
+        return cache.page(site, name).response(request.headers.get("if-none-match"))
+    response = render(request, name, site, await visitor_context(services, principal))
+    response.headers["cache-control"] = PRIVATE_CACHE_CONTROL
+    response.headers["vary"] = VARY
+    return response
 
 
-@router.get("/terms", response_class=HTMLResponse)
-async def terms(
-    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
-) -> Response:
-    return render(request, "terms.html", site, await visitor_context(services, principal))
+async def landing(request: Request) -> Response:
+    return await _public_page(request, "landing.html")
 
 
-@router.get("/privacy", response_class=HTMLResponse)
-async def privacy(
-    request: Request, site: SiteDep, services: ServicesDep, principal: OptionalPrincipal
-) -> Response:
-    return render(request, "privacy.html", site, await visitor_context(services, principal))
+async def terms(request: Request) -> Response:
+    return await _public_page(request, "terms.html")
+
+
+async def privacy(request: Request) -> Response:
+    return await _public_page(request, "privacy.html")
+
+
+for _path, _endpoint in (("/", landing), ("/terms", terms), ("/privacy", privacy)):
+    router.add_route(_path, _endpoint, methods=["GET"], include_in_schema=False)
 
 
 @router.get("/brand.css")
