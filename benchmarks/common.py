@@ -159,12 +159,19 @@ class WrkResult:
 
 
 def wrk(
-    url: str, seconds: int = 10, connections: int = 16, threads: int = 1, host: str | None = None
+    url: str,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 1,
+    host: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult | None:
     """Closed-loop maximum throughput with wrk, if it is installed."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if host:
         command[1:1] = ["-H", f"Host: {host}"]
+    for name, value in (headers or {}).items():
+        command[1:1] = ["-H", f"{name}: {value}"]
     try:
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
