@@ -157,7 +157,7 @@ def main() -> None:
     body = f"""## Landing page and `/healthz` (issues 2 and 17)
 
 Run on {today()}: {machine()}; one-minute load average {load_before:.1f} before the run and
-{load_after:.1f} after it (2 shared cores: other jobs were running).
+{load_after:.1f} after it (2 shared cores: other jobs may run beside it).
 Command: `.venv/bin/python benchmarks/bench_landing.py --seconds {args.seconds:g} --rate {args.rate:g} --rounds {args.rounds} --connections {args.connections}`.
 One uvicorn worker each (`forkable serve examples/coloringbook`, as shipped: metrics and access
 log on); the load generator runs in a second process on the same 2 cores. The static page is
@@ -187,8 +187,8 @@ request id, access-log line) about 110,000, the forwarded-client middleware abou
 parses the peer's address with `ipaddress` on every request), the security headers about
 100,000 before they were added as ready-made bytes (now about 45,000 less); FastAPI's router
 and exception layers take most of the rest. The long p99 comes with the access log: with
-`FORKABLE_ACCESS_LOG=off` the same page does 31% of bare Starlette and its p99 drops to about
-12 ms. Its writer thread formats the queued lines in batches a few times a second, and while it
+`FORKABLE_ACCESS_LOG=off` the same page does {statistics.median(quiet_ratios):.0%} of bare
+Starlette and its p99 is {quiet_p99:.1f} ms. Its writer thread formats the queued lines in batches a few times a second, and while it
 holds the GIL the event loop waits (Python's switch interval is 5 ms): the likely cause, not
 profiled further. Under wrk at 32 connections on 2 shared cores the bare
 static page's own p99 is 4 to 14 ms, so 10 ms is at the edge of what this machine shows.
