@@ -3,7 +3,7 @@
 An argon2id hash with the default parameters takes 64 MiB for its whole run. Nothing else
 bounds how many run at once, so a burst of logins would cost memory without limit (30 at once
 took a server from 140 MB to 1.7 GB). A few slots bound that memory; a request that gets no
-slot within a short wait is refused (the web layer answers 503 with Retry-After) instead of
+slot within a few seconds is refused (the web layer answers 503 with Retry-After) instead of
 queueing, and only a few requests may wait at all: each waiting one holds a thread that other
 requests need.
 """
@@ -18,8 +18,12 @@ from contextlib import contextmanager
 # Enough for bursts of real people logging in at once; beyond it, memory (64 MiB each), not
 # CPU, is what more slots would buy.
 MAX_SLOTS = 8
-# A hash takes about 0.1 s: a second's wait lets the requests ahead of this one finish.
-WAIT_SECONDS = 1.0
+# A hash takes about 0.1 s on an idle core and 0.5-1 s on a busy 2-core host (measured by
+# benchmarks/soak.py, where a one-second wait refused 10 of 36 sign-ups arriving together).
+# At most WAITING_PER_SLOT requests wait per slot, so the last one's turn comes within about
+# four hashes: five seconds covers a busy small host. The bounded queue, not this wait, is
+# what stops a flood.
+WAIT_SECONDS = 5.0
 # Requests that may wait for a slot, per slot.
 WAITING_PER_SLOT = 4
 
