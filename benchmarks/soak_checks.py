@@ -228,7 +228,7 @@ def rss_kb(pid: int) -> int | None:
 
 @dataclass
 class Growth:
-    """A least-squares line of RSS against generations finished, after the warm-up."""
+    """The slope of RSS against generations finished (and against time), after the warm-up."""
 
     segment: int
     samples: int
@@ -240,8 +240,26 @@ class Growth:
     end_mb: float
 
 
-def fit_growth(samples: list[Sample], segment: int, warmup: float) -> Growth | None:
-    mine = [s for s in samples if s.segment == segment]
+def theil_sen(xs: list[float], ys: list[float]) -> float:
+    """The median of the slopes between every two points with different x.
+
+    Unlike a least-squares line it ignores the short spikes of resident memory a password
+    hash makes (64 MiB while it runs, caught by some samples): up to ~29% of the points may be
+    anywhere without moving it.
+    """
+    slopes = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    ]
+    return statistics.median(slopes)
+
+
+def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float) -> Growth | None:
+    """The line through a segment's samples from ``warmup`` seconds after its start until
+    the traffic stopped (``until``): the drain after it makes no images to fit against."""
+    mine = [s for s in samples if s.segment == segment and s.at <= until]
     if not mine:
         return None
     start = mine[0].at + warmup
@@ -253,8 +271,8 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float) -> Growth | N
     times = [s.at for s in fitted]
     per_generation = None
     if max(done) > min(done):
-        per_generation = statistics.linear_regression(done, rss).slope
-    per_second = statistics.linear_regression(times, rss).slope
+        per_generation = theil_sen(done, rss)
+    per_second = theil_sen(times, rss)
     return Growth(
         segment=segment,
         samples=len(fitted),
@@ -262,8 +280,9 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float) -> Growth | N
         seconds=times[-1] - times[0],
         bytes_per_generation=per_generation,
         kb_per_minute=per_second * 60 / 1024,
-        start_mb=fitted[0].rss_kb / 1024,
-        end_mb=fitted[-1].rss_kb / 1024,
+        # Medians of the first and last five samples: one sample may be a hash's spike.
+        start_mb=statistics.median(s.rss_kb for s in fitted[:5]) / 1024,
+        end_mb=statistics.median(s.rss_kb for s in fitted[-5:]) / 1024,
     )
 
 
