@@ -47,6 +47,7 @@ from soak_checks import (
     read_outcomes,
     read_tokens,
     rss_kb,
+    trimmed_rss,
     unfinished_generations,
 )
 from soak_traffic import Call, Ledger, Recorder, Shop, Visitor
@@ -251,7 +252,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{TIMEOUT_RATE:.0%} unanswered past the client's 60 s; a backup at "
         f"{report['timeline'].get('backup started', 0):.0f} s, SIGKILL at "
         f"{report['timeline'].get('SIGKILL', 0):.0f} s, healthy again at "
-        f"{report['timeline'].get('restarted', 0):.0f} s.",
+        f"{report['timeline'].get('restarted', 0):.0f} s "
+        f"(start-up {report['restart_seconds']:.1f} s); at the end {report['stopped']}.",
         "",
         "| result | value | target |",
         "| --- | --- | --- |",
@@ -260,6 +262,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{req['answered_ratio']:.4%} ({req['5xx']} 5xx, "
         f"{req['unanswered_outside_kill_window']} unanswered outside the kill window) | "
         f">= {ANSWERED_TARGET:.1%} |",
+        f"| answers by status | "
+        f"{', '.join(f'{k} {v}' for k, v in req['statuses'].items())} | no 5xx |",
         f"| unanswered during the SIGKILL window (not counted above) | "
         f"{req['unanswered_in_kill_window']} "
         f"({', '.join(f'{k} {v}' for k, v in req['kill_window_errors'].items()) or 'none'}) | "
@@ -303,7 +307,9 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def memory_summary(growths: list[Growth], verdict: dict[str, Any]) -> str:
+def memory_summary(
+    growths: list[Growth], verdict: dict[str, Any], trim: dict[str, int | None] | None
+) -> str:
     parts = []
     for g in growths:
         if g.bytes_per_generation is None:
@@ -312,6 +318,11 @@ def memory_summary(growths: list[Growth], verdict: dict[str, Any]) -> str:
         parts.append(
             f"segment {g.segment}: {g.start_mb:.0f} -> {g.end_mb:.0f} MB over {g.generations} "
             f"generations, {g.bytes_per_generation:.0f} B/generation"
+        )
+    if trim and trim["before_kb"] and trim["after_kb"]:
+        parts.append(
+            f"after the drain {trim['before_kb'] / 1024:.0f} MB, "
+            f"{trim['after_kb'] / 1024:.0f} MB once `malloc_trim(0)` returned the free heap"
         )
     return "; ".join(parts) + f"; {verdict['verdict']}"
 
@@ -415,6 +426,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             time.sleep(0.5)
         timeline.mark("drained")
         sampling.set()
+        trim = trimmed_rss(server.pid) if server.pid else None
         give_up.set()
         stopped = server.stop(timeout=15)
         timeline.mark("server stopped")
@@ -483,7 +495,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         },
         "memory": {
             **verdict,
-            "summary": memory_summary(growths, verdict),
+            "summary": memory_summary(growths, verdict, trim),
+            "trim": trim,
             "segments": [asdict(g) for g in growths],
             "samples": [asdict(s) for s in samples],
         },

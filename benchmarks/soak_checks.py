@@ -4,15 +4,15 @@ resident memory, and the command-line tools an operator would run."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from soak_traffic import Ledger
 
@@ -286,5 +286,16 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
     )
 
 
-def as_dict(value: Any) -> Any:
-    return asdict(value)
+def trimmed_rss(pid: int) -> dict[str, int | None] | None:
+    """VmRSS before and after asking glibc to give back the free memory it keeps
+    (`malloc_trim(0)` called in the server through gdb): what of the growth is free heap the
+    allocator held on to, rather than memory in use. None without gdb."""
+    if shutil.which("gdb") is None:
+        return None
+    before = rss_kb(pid)
+    call = ["gdb", "-p", str(pid), "-batch", "-ex", "call (int)malloc_trim(0)"]
+    try:
+        subprocess.run(call, capture_output=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    return {"before_kb": before, "after_kb": rss_kb(pid)}
