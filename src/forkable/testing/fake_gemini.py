@@ -3,8 +3,10 @@
 It speaks `POST /{v1,v1beta}/models/{model}:generateContent` as the SDK sends it and answers
 in the documented wire format. By default it returns an image derived from the input (a
 posterised greyscale version) with `usageMetadata`; tests script the next answers to be rate
-limits, server errors, blocked prompts, safety stops, text-only answers or slow replies. Every
-request is recorded, decoded, for assertions.
+limits, server errors, blocked prompts, safety stops, text-only answers or slow replies, or set
+`default` to a `Flaky` answer that fails a share of the calls at random (a soak's unreliable
+model). Every request is recorded, decoded, for assertions (`record=False` keeps nothing, for
+long runs).
 
 Run it for a local demo: `python -m forkable.testing.fake_gemini --port 8765`, then start
 forkable with `GEMINI_API_KEY=any FORKABLE_GEMINI_BASE_URL=http://127.0.0.1:8765`.
@@ -17,11 +19,12 @@ import base64
 import binascii
 import io
 import json
+import random
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,19 +213,76 @@ def text_only(text: str = "I can't edit this image, but here is a description in
     )
 
 
+def default_failures() -> tuple[tuple[str, Answer], ...]:
+    """What an unreliable model answers when it fails: retryable errors (overloaded, internal,
+    rate limited) and refusals the client must not retry (a bad request, a safety stop)."""
+    return (
+        ("503", server_error(503)),
+        ("500", server_error(500)),
+        ("429", rate_limited("1s")),
+        ("400", bad_request()),
+        ("image_safety", finish("IMAGE_SAFETY")),
+    )
+
+
+class Flaky:
+    """An answer that fails a share of the calls at random, for `FakeGemini.default`.
+
+    ``failure_rate`` of the calls get one of ``failures`` (chosen evenly); ``timeout_rate`` get
+    no answer for ``timeout_seconds`` (longer than the client waits for one try, so the client
+    times out); the rest are `ok()`. ``counts`` says how often each was chosen.
+    """
+
+    def __init__(
+        self,
+        *,
+        failure_rate: float,
+        timeout_rate: float,
+        timeout_seconds: float = 75.0,
+        failures: Sequence[tuple[str, Answer]] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if failure_rate < 0 or timeout_rate < 0 or failure_rate + timeout_rate > 1:
+            raise ValueError("failure_rate and timeout_rate must be shares that sum to 1 at most")
+        self.failure_rate = failure_rate
+        self.timeout_rate = timeout_rate
+        self.timeout_seconds = timeout_seconds
+        self.failures = tuple(failures) if failures is not None else default_failures()
+        self.counts: Counter[str] = Counter()
+        self._ok = ok()
+        self._slow = ok(delay=timeout_seconds)
+        self._rng = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self._lock = threading.Lock()
+
+    def __call__(self, call: GenerateCall) -> Reply:
+        with self._lock:
+            roll = self._rng.random()
+            if roll < self.failure_rate:
+                name, answer = self._rng.choice(self.failures)
+            elif roll < self.failure_rate + self.timeout_rate:
+                name, answer = "timeout", self._slow
+            else:
+                name, answer = "ok", self._ok
+            self.counts[name] += 1
+        return answer(call)
+
+
 # -- the server ----------------------------------------------------------------------------
 
 
 class FakeGemini(LoopbackService):
     """The fake API. ``script(a, b)`` sets the next answers; after them, ``default`` answers."""
 
-    def __init__(self, *, required_key: str | None = None, port: int = 0) -> None:
+    def __init__(
+        self, *, required_key: str | None = None, port: int = 0, record: bool = True
+    ) -> None:
         self.required_key = required_key
         self.default: Answer = ok()
+        self.record = record  # False: neither requests nor decoded calls are kept
         self._script: deque[Answer] = deque()
         self._lock = threading.Lock()
         self.calls: list[GenerateCall] = []
-        self.server = LoopbackServer(self._handle, port=port)
+        self.server = LoopbackServer(self._handle, port=port, record=record)
 
     def script(self, *answers: Answer) -> None:
         with self._lock:
@@ -245,8 +305,9 @@ class FakeGemini(LoopbackService):
             call = _decode(match.group(1), match.group(2), api_key, request.json())
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             return _error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {exc}")
-        with self._lock:
-            self.calls.append(call)
+        if self.record:
+            with self._lock:
+                self.calls.append(call)
         return self._next_answer()(call)
 
 
@@ -276,8 +337,12 @@ def _decode(
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the fake Gemini API on loopback.")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--failure-rate", type=float, default=0.0, help="share of calls failed")
+    parser.add_argument("--timeout-rate", type=float, default=0.0, help="share left unanswered")
     args = parser.parse_args()
-    with FakeGemini(port=args.port) as fake:
+    with FakeGemini(port=args.port, record=False) as fake:
+        if args.failure_rate or args.timeout_rate:
+            fake.default = Flaky(failure_rate=args.failure_rate, timeout_rate=args.timeout_rate)
         print(f"fake Gemini listening on {fake.url}", flush=True)  # noqa: T201
         try:
             while True:

@@ -35,7 +35,9 @@ Handler = Callable[[RecordedRequest], Reply]
 class LoopbackServer:
     """Serves ``handler`` on 127.0.0.1 in a background thread; records every request."""
 
-    def __init__(self, handler: Handler, port: int = 0) -> None:
+    def __init__(self, handler: Handler, port: int = 0, *, record: bool = True) -> None:
+        # ``record=False``: a long run (a soak) keeps no request bodies, so its memory stays flat.
+        self.record = record
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._handler = handler
@@ -55,8 +57,9 @@ class LoopbackServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                 )
-                with outer._lock:
-                    outer.requests.append(request)
+                if outer.record:
+                    with outer._lock:
+                        outer.requests.append(request)
                 reply = outer._handler(request)
                 if reply.delay:
                     stop = outer._stopping.wait(reply.delay)
