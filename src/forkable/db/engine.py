@@ -72,6 +72,9 @@ class _TimedQueuePool(QueuePool):
     """A QueuePool that tells its observer how long each checkout waited, and its timeouts."""
 
     observer: DatabaseObserver | None = None
+    # Log as the QueuePool it is: SQLAlchemy names a pool's logger after its class, and a name
+    # under "forkable" would print the pool's INFO lines ("Pool recreating") among ours.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"
 
     def _do_get(self) -> ConnectionPoolEntry:
         observer = self.observer
