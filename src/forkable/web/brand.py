@@ -35,6 +35,16 @@ def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     return (la + 0.05) / (lb + 0.05)
 
 
+def hex_color(color: str) -> str:
+    """A manifest color (`#abc` or `#aabbcc`) as `#aabbcc`."""
+    return _hex(_rgb(color))
+
+
+def on_color(color: str) -> str:
+    """White or ink as `#rrggbb`, whichever reads better on the manifest color ``color``."""
+    return _hex(_on(_rgb(color)))
+
+
 def _on(background: tuple[int, int, int]) -> tuple[int, int, int]:
     """White or ink, whichever reads better on ``background``."""
     return _WHITE if contrast(_WHITE, background) >= contrast(_INK, background) else _INK

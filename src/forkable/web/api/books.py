@@ -27,7 +27,7 @@ from forkable.sites import Site
 from forkable.web.api.generations import result_expired, result_image
 from forkable.web.api.schemas import BODY, errors
 from forkable.web.auth import CurrentUser
-from forkable.web.brand import contrast
+from forkable.web.brand import hex_color, on_color
 from forkable.web.deps import ServicesDep, SiteDep
 from forkable.web.errors import ApiError
 
@@ -36,8 +36,6 @@ router = APIRouter(tags=["generations"])
 MAX_PAGES = 50
 _CHUNK = 256 * 1024
 _RASTER_LOGOS = (".png", ".webp", ".jpg", ".jpeg")
-_WHITE = (255, 255, 255)
-_INK = (17, 24, 39)
 
 GenerationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -145,14 +143,12 @@ def _stream(file: IO[bytes]) -> Iterator[bytes]:
 
 def _cover(site: Site, title: str) -> printing.Cover:
     brand = site.manifest.brand
-    primary = _rgb(brand.primary_color)
-    on_primary = "#ffffff" if contrast(_WHITE, primary) >= contrast(_INK, primary) else "#111827"
     return printing.Cover(
         site_name=site.manifest.site.name,
         title=title,
-        primary_color=_hex(primary),
-        accent_color=_hex(_rgb(brand.accent_color)),
-        on_primary=on_primary,
+        primary_color=hex_color(brand.primary_color),
+        accent_color=hex_color(brand.accent_color),
+        on_primary=on_color(brand.primary_color),
         logo=_raster_logo(site),
     )
 
@@ -167,17 +163,6 @@ def _raster_logo(site: Site) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def _rgb(color: str) -> tuple[int, int, int]:
-    digits = color.lstrip("#")
-    if len(digits) == 3:
-        digits = "".join(ch * 2 for ch in digits)
-    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def slug(title: str) -> str:
