@@ -17,36 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from forkable.db import Database
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def scratch_postgres() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_dbm_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def workloads(database: Database) -> dict[str, Callable[[int], None]]:
@@ -160,7 +140,9 @@ def main() -> None:
         ).items():
             rows.append(("SQLite", name, off, on))
         if not args.no_postgres:
-            with scratch_postgres() as url:
+            from common import scratch_postgres
+
+            with scratch_postgres("bench_dbm") as url:
                 for name, (off, on) in measure(url, args.ops, args.rounds).items():
                     rows.append(("PostgreSQL", name, off, on))
     text = report(args, rows)

@@ -14,13 +14,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import machine, percentile, today, write_section
-from sqlalchemy import create_engine, event, func, select, text
+from common import machine, percentile, scratch_postgres, today, write_section
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError
 
 from forkable.accounts.passwords import fast_passwords
@@ -32,7 +30,6 @@ from forkable.generations.verify import verify_all
 from forkable.ledger.book import InsufficientTokens, capture_hold, debit, place_hold, void_hold
 from forkable.ledger.models import EntryKind, LedgerEntry, TokenAccount
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SITE_ID = "bench"
 USERS = 32
 RICH_BONUS = 10_000_000
@@ -42,21 +39,6 @@ SCARCE_BONUS = 100
 
 
 # --- databases ------------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_postgres() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this run, dropped afterwards."""
-    name = f"bench_ledger_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -346,7 +328,7 @@ def main() -> None:
     parser.add_argument("--pg-clients", type=int, default=32)
     parser.add_argument("--sqlite-clients", type=int, default=8)
     args = parser.parse_args()
-    with scratch_postgres() as url:
+    with scratch_postgres("bench_ledger") as url:
         pg = bench("PostgreSQL", url, args.pg_clients, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'ledger.sqlite3'}"
