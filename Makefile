@@ -11,15 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# With the local filters (the `filters` extra): the example sites fall back to them.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[filters]'
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
-install: $(STAMP)  ## the venv with the package
+install: $(STAMP)  ## the venv with the package and its local filters
 
 install-test: $(TEST_STAMP)  ## the venv with the package and its test tools
 

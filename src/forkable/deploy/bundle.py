@@ -18,6 +18,7 @@ import jinja2
 from forkable.deploy.wheel import VENDOR_DIR, VendoredWheel
 from forkable.manifest import Manifest
 from forkable.manifest.schema import line_breaking_character
+from forkable.providers.local.registry import EXTRA as FILTERS_EXTRA
 from forkable.sites import ASSETS_DIR
 
 PYTHON_VERSION = "3.11"  # the image's Python; Vercel runs its own default (3.12 or later)
@@ -238,6 +239,26 @@ def environment_for(manifest: Manifest) -> list[EnvVar]:
     return variables
 
 
+def needs_filters(manifest: Manifest) -> bool:
+    """Whether the site runs a local filter (its provider or its fallback): OpenCV comes along."""
+    return manifest.transform.local_filter is not None
+
+
+def forkable_extras(manifest: Manifest) -> tuple[str, ...]:
+    """The extras of forkable a deployment of this site installs."""
+    return (FILTERS_EXTRA,) if needs_filters(manifest) else ()
+
+
+def forkable_requirement(manifest: Manifest, wheel: VendoredWheel) -> str:
+    """The line of `requirements.txt`: the vendored wheel, with the site's extras.
+
+    A local path with extras (``./vendor/x.whl[filters]``) is a requirement pip and uv read;
+    PEP 508's ``name[extra] @ URL`` would need an absolute file URL.
+    """
+    extras = forkable_extras(manifest)
+    return f"./{wheel.path}" + (f"[{','.join(extras)}]" if extras else "")
+
+
 def site_paths(folder: Path, manifest: Manifest) -> list[str]:
     """Files and folders of the site besides `site.toml`: `assets/` and any asset outside it."""
     paths = [ASSETS_DIR] if (folder / ASSETS_DIR).is_dir() else []
@@ -284,6 +305,8 @@ def render_bundle(
         "site": manifest.site,
         "version": version,
         "wheel_path": wheel.path,
+        "forkable_requirement": forkable_requirement(manifest, wheel),
+        "filters_extra": FILTERS_EXTRA if needs_filters(manifest) else None,
         "source": source,
         "local_filter": manifest.transform.local_filter,
         "provider": manifest.transform.provider,

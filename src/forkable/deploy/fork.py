@@ -25,7 +25,7 @@ from forkable.manifest.edit import EditError, KeyPath, ManifestEditor
 from forkable.manifest.loader import format_key, is_site_folder
 from forkable.manifest.schema import SLUG_PATTERN
 from forkable.providers.catalog import build_catalog
-from forkable.providers.local import FILTERS, filter_parameters
+from forkable.providers.local import FILTERS, FiltersNotInstalled, filter_parameters
 from forkable.settings import Settings
 
 _GIT_IDENTITY = ("-c", "user.name=forkable", "-c", "user.email=forkable@localhost")
@@ -164,7 +164,10 @@ def _drop_foreign_params(editor: ManifestEditor, origin: SiteSource) -> list[str
     new_filter = editor.get(("transform", "filter")) or editor.get(("transform", "fallback"))
     if new_filter == old.local_filter or new_filter not in FILTERS:
         return []
-    accepted = filter_parameters(str(new_filter))
+    try:
+        accepted = filter_parameters(str(new_filter))
+    except FiltersNotInstalled:
+        return []  # the new manifest's checks refuse the fork, saying what to install
     tables: list[tuple[KeyPath, dict[str, object]]] = [(("transform", "params"), dict(old.params))]
     tables += [
         (("transform", "styles", index, "params"), dict(style.params))

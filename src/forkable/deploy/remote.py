@@ -18,7 +18,8 @@ from forkable import __version__
 from forkable.deploy.bundle import GITHUB_FILES, VERCEL_FILES, render_bundle, write_bundle
 from forkable.deploy.github import GitHub, PushResult, Repository, github_client
 from forkable.deploy.http_retry import RemoteDeployError, WaitBudget
-from forkable.deploy.remote_bundle import SiteFile, site_bundle, site_secrets
+from forkable.deploy.install_size import measure_site, size_lines
+from forkable.deploy.remote_bundle import SiteBundle, SiteFile, site_bundle, site_secrets
 from forkable.deploy.remote_plan import print_plan
 from forkable.deploy.remote_settings import RemoteSettings
 from forkable.deploy.vercel import (
@@ -30,7 +31,7 @@ from forkable.deploy.vercel import (
     smoke_test,
     vercel_client,
 )
-from forkable.deploy.wheel import running_wheel
+from forkable.deploy.wheel import VENDOR_DIR, WheelError, running_wheel
 from forkable.manifest import SiteSource, load_site
 from forkable.providers.catalog import build_catalog
 
@@ -155,6 +156,9 @@ def deploy_remote(
     secrets = site_secrets(source.folder)
     if dry_run:
         print_plan(target, settings, source.manifest.site, bundle, secrets, echo)
+        if target == "vercel":
+            for line in function_size_lines(source, bundle):
+                echo(line)
         return None
     missing = [] if settings.github_token else ["GITHUB_TOKEN"]
     if target == "vercel" and not settings.vercel_token:
@@ -172,6 +176,17 @@ def deploy_remote(
         result = _Deploy(source, target, settings, echo, stack).run(files, secrets)
     echo(f"done in {time.monotonic() - started:.1f} s")
     return result
+
+
+def function_size_lines(source: SiteSource, bundle: SiteBundle) -> list[str]:
+    """The installed size of the site's Vercel function (docs/deployment.md says how measured)."""
+    try:
+        wheel = running_wheel()
+    except WheelError as exc:
+        return [f"function size: not measured ({exc})"]
+    site_files = sum(len(f.data) for f in bundle.files if not f.path.startswith(f"{VENDOR_DIR}/"))
+    size = measure_site(source.manifest, wheel, site_files=site_files)
+    return size_lines(size, source.manifest)
 
 
 class _Deploy:

@@ -53,6 +53,9 @@ class Catalog:
     filters: Collection[str] = field(default_factory=frozenset)
     # Checks parameters for a local filter; returns what is wrong, or None.
     check_filter_params: Callable[[str, Mapping[str, object]], str | None] | None = None
+    # Why a known local filter cannot run in this installation (its extra is not installed),
+    # or None; asked only of manifests that name one.
+    filter_missing: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,11 @@ def _catalog_problems(
             format_key(loc),
             f"unknown provider {transform.provider!r} (installed: {known})",
         )
-    yield from _param_problems(file, index, manifest, catalog)
+    missing = _missing_filter_problem(file, index, manifest, catalog)
+    if missing is not None:
+        yield missing  # its parameters cannot be checked without it
+    else:
+        yield from _param_problems(file, index, manifest, catalog)
     if catalog.filters:
         for key in ("fallback", "filter"):
             name = getattr(transform, key)
@@ -242,6 +249,21 @@ def _catalog_problems(
                     format_key(loc),
                     f"unknown local filter {name!r} (available: {known})",
                 )
+
+
+def _missing_filter_problem(
+    file: Path, index: LineIndex, manifest: Manifest, catalog: Catalog
+) -> Problem | None:
+    """The site's local filter is known but cannot run here: one line with the fix."""
+    transform = manifest.transform
+    name = transform.local_filter
+    if catalog.filter_missing is None or name is None or name not in catalog.filters:
+        return None
+    message = catalog.filter_missing(name)
+    if message is None:
+        return None
+    loc = ("transform", "filter" if transform.filter else "fallback")
+    return Problem(file, index.line_of(loc), format_key(loc), message)
 
 
 def _is_file(path: Path) -> bool:

@@ -220,11 +220,13 @@ class TransformTable(_Table):
     fallback: Line | None = Field(
         default=None,
         description="Local filter used offline and when the provider is down "
-        "(`coloring_book`, `pencil_sketch`, `cartoon`, ...).",
+        "(`coloring_book`, `pencil_sketch`, `cartoon`, ...). Needs the `filters` extra "
+        "(OpenCV), which deployments of the site then install.",
     )
     filter: Line | None = Field(
         default=None,
-        description="Local filter run by the `local` provider; defaults to `fallback`.",
+        description="Local filter run by the `local` provider; defaults to `fallback`. "
+        "Needs the `filters` extra, as `fallback` does.",
     )
     fallback_when_down: bool = Field(
         default=False,

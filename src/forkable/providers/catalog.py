@@ -18,9 +18,20 @@ def provider_names() -> frozenset[str]:
 
 
 def filter_names() -> frozenset[str]:
-    from forkable.providers.local import FILTERS
+    from forkable.providers.local import FILTER_NAMES
 
-    return frozenset(FILTERS)
+    return frozenset(FILTER_NAMES)
+
+
+def filters_missing(name: str) -> str | None:
+    """Why the local filter ``name`` cannot run here (OpenCV is not installed), or None.
+
+    Asked only of manifests that name a filter, so a site without one never loads OpenCV.
+    """
+    from forkable.providers.local.registry import missing_module, not_installed_message
+
+    missing = missing_module()
+    return None if missing is None else not_installed_message(name, missing)
 
 
 def check_filter_params(name: str, params: Mapping[str, object]) -> str | None:
@@ -38,5 +49,8 @@ def check_filter_params(name: str, params: Mapping[str, object]) -> str | None:
 
 def build_catalog() -> Catalog:
     return Catalog(
-        providers=provider_names(), filters=filter_names(), check_filter_params=check_filter_params
+        providers=provider_names(),
+        filters=filter_names(),
+        check_filter_params=check_filter_params,
+        filter_missing=filters_missing,
     )

@@ -11,7 +11,7 @@ from forkable.providers.base import (
     TransformResult,
     Usage,
 )
-from forkable.providers.local import apply_filter
+from forkable.providers.local import FiltersNotInstalled, apply_filter
 
 
 class LocalFilterProvider:
@@ -28,6 +28,8 @@ class LocalFilterProvider:
             image = apply_filter(
                 self.filter_name, request.image, params, consume=request.consumable
             )
-        except ValueError as exc:
+        except (ValueError, FiltersNotInstalled) as exc:
+            # Not installed: the manifest checks refuse such a site before it serves; a site
+            # built without them gets the same line instead of a traceback.
             raise ProviderError(INTERNAL, str(exc)) from exc
         return TransformResult(image=image, usage=Usage(cost_usd=0.0))

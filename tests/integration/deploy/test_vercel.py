@@ -282,3 +282,33 @@ def test_dry_run_lists_every_call_and_makes_none(
     }
     for request in [*github.requests, *vercel.requests]:
         assert (request.method, template(request.path, OWNER)) in listed, request.path
+
+
+def test_dry_run_prints_the_installed_size_of_the_function(
+    github: FakeGitHub, vercel: FakeVercel, site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = environ(github, vercel)
+    with_filter = deploy(capsys, site, "vercel", env, dry_run=True)
+    manifest = site / "site.toml"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(x for x in lines if not x.startswith("fallback = ")) + "\n")
+    gemini_only = deploy(capsys, site, "vercel", env, dry_run=True)
+
+    assert with_filter.code == 0 and gemini_only.code == 0, with_filter.err + gemini_only.err
+    size = re.compile(
+        r"^function size: [\d.]+ MiB installed, (under|OVER) Vercel's 250\.0 MiB limit"
+    )
+    for plan in (with_filter, gemini_only):
+        assert any(size.match(line) for line in plan.out.splitlines()), plan.out
+        assert "function size, largest: " in plan.out
+        assert "function size, measured from the " in plan.out
+    wheel = re.compile(r"\./vendor/forkable-[^ ]+-py3-none-any\.whl")
+    assert re.search(
+        rf"^function requirement: {wheel.pattern}\[filters\] \(", with_filter.out, re.M
+    )
+    assert re.search(
+        rf"^function requirement: {wheel.pattern} \(no local filter, so no OpenCV\)$",
+        gemini_only.out,
+        re.M,
+    )
+    assert github.requests == [] and vercel.requests == []

@@ -257,3 +257,61 @@ def test_filter_parameters_are_checked_by_the_filter(tmp_path: Path) -> None:
     assert problems[0].line == line_of(folder, "line_thickness = 99")
     assert "line_thickness" in problems[0].message
     assert "crayons" in problems[1].message
+
+
+def _filters_not_installed(name: str) -> str:
+    return (
+        f"local filter {name!r} is not installed (cv2 is missing): pip install 'forkable[filters]'"
+    )
+
+
+def _refusing_params(name: str, params: object) -> str:
+    raise AssertionError("parameters of a filter that is not installed cannot be checked")
+
+
+NO_OPENCV = Catalog(
+    providers={"gemini", "local"},
+    filters={"coloring_book", "pencil_sketch"},
+    check_filter_params=_refusing_params,
+    filter_missing=_filters_not_installed,
+)
+
+
+def test_a_fallback_that_is_not_installed_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    folder = make_site(tmp_path)
+    (problem,) = problems_of(folder, NO_OPENCV)
+    assert problem.key == "transform.fallback"
+    assert problem.line == line_of(folder, 'fallback = "coloring_book"')
+    assert problem.message == _filters_not_installed("coloring_book")
+
+
+def test_the_local_providers_filter_that_is_not_installed_is_named_at_filter(
+    tmp_path: Path,
+) -> None:
+    folder = make_site(
+        tmp_path,
+        {
+            'provider = "gemini"': 'provider = "local"',
+            'fallback = "coloring_book"': 'filter = "pencil_sketch"',
+            "params = { line_thickness = 4, detail = 0.3 }": "",
+            "params = { line_thickness = 2, detail = 0.8 }": "",
+        },
+    )
+    (problem,) = problems_of(folder, NO_OPENCV)
+    assert (problem.key, problem.line) == ("transform.filter", line_of(folder, "filter = "))
+    assert "'pencil_sketch' is not installed" in problem.message
+
+
+def test_a_site_without_a_local_filter_never_asks_whether_filters_are_installed(
+    tmp_path: Path,
+) -> None:
+    asked: list[str] = []
+
+    def missing(name: str) -> str:
+        asked.append(name)
+        return _filters_not_installed(name)
+
+    folder = make_site(tmp_path, {'fallback = "coloring_book"': ""})
+    catalog = Catalog(providers={"gemini"}, filters={"coloring_book"}, filter_missing=missing)
+    assert load_site(folder, catalog).manifest.transform.local_filter is None
+    assert asked == []
