@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import Enum
 from io import BytesIO
 
-import numpy as np
 from PIL import (
     Image,
     ImageFile,
@@ -313,8 +312,8 @@ def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
 
 def _sixteen_to_eight_bit(image: Image.Image) -> Image.Image:
     """Scale a 16-bit greyscale image ("I;16*" or "I") to 8-bit "L"."""
-    values = np.asarray(image).astype(np.int64).clip(0, 65535)
-    return Image.fromarray(((values + 128) // 257).astype(np.uint8))
+    # v16 = 257 * v8: divide and round; "L" clips what lies outside 0..65535 to 0..255.
+    return image.convert("I").point(lambda value: value / 257 + 0.5).convert("L")
 
 
 def _encode(image: Image.Image) -> tuple[bytes, str, str]:

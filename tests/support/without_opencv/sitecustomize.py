@@ -1,8 +1,8 @@
-"""Makes OpenCV look not installed, in this process and in those it starts.
+"""Makes the `filters` extra (OpenCV, NumPy) look not installed, here and in child processes.
 
 Put this folder first on PYTHONPATH: Python imports `sitecustomize` at start-up, before any
-other module, and this one puts a finder in front of every other that refuses `cv2` as an
-absent package would. Each attempt is appended to the file named by
+other module, and this one puts a finder in front of every other that refuses `cv2` and
+`numpy` as absent packages would. Each attempt is appended to the file named by
 FORKABLE_TEST_IMPORT_LOG (when set), so a test can tell that nothing even tried.
 """
 
@@ -15,7 +15,7 @@ from importlib.abc import MetaPathFinder
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-BLOCKED = "cv2"
+BLOCKED = ("cv2", "numpy")
 
 
 class NotInstalled(MetaPathFinder):
@@ -25,7 +25,7 @@ class NotInstalled(MetaPathFinder):
         path: Sequence[str] | None = None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if fullname != BLOCKED and not fullname.startswith(f"{BLOCKED}."):
+        if fullname.partition(".")[0] not in BLOCKED:
             return None
         log = os.environ.get("FORKABLE_TEST_IMPORT_LOG")
         if log:

@@ -24,7 +24,7 @@ def test_line_art_round_trips_at_every_row_width(width: int) -> None:
     rng = np.random.default_rng(width)
     pixels = (rng.integers(0, 2, size=(5, width)) * 255).astype(np.uint8)
 
-    decoded = _decoded(line_art_png(pixels))
+    decoded = _decoded(line_art_png(Image.fromarray(pixels)))
 
     assert (decoded.mode, decoded.size) == ("1", (width, 5))
     assert np.array_equal(np.asarray(decoded.convert("L")), pixels)
