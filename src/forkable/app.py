@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,8 +17,10 @@ from forkable.allocator import tune_allocator
 from forkable.db import Database, events
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
+from forkable.generations import service as generation_service
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
+from forkable.generations.waits import StatusWaits, WaitLimits
 from forkable.generations.work import JobWork
 from forkable.mail.setup import mail_delivery
 from forkable.observability.access_log import AccessLog
@@ -110,6 +113,7 @@ def build_services(
     resolver: ProviderResolver | None = None,
     runner_config: RunnerConfig | None = None,
     metrics: Metrics | None = None,
+    wait_limits: WaitLimits | None = None,
 ) -> Services:
     """The services of one app; tests pass cheaper or instrumented parts."""
     database = database or Database(settings.resolved_database_url)
@@ -142,6 +146,8 @@ def build_services(
         policy=config.policy,
     )
     runner = JobRunner(database=database, work=work, wakeup=wakeup, config=config)
+    waits = StatusWaits(functools.partial(generation_service.statuses, database), wait_limits)
+    events.observe(database, waits.record_facts)
     payments = payment_gateway(settings)
     maintenance = Maintenance(
         database=database,
@@ -166,6 +172,7 @@ def build_services(
         announcer=announcer,
         payments=payments,
         maintenance=maintenance,
+        waits=waits,
         metrics=metrics,
     )
 

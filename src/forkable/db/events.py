@@ -55,7 +55,16 @@ class GenerationFinished:
     cost_usd: float | None
 
 
-Fact = LedgerBooked | PurchasePaid | GenerationFinished
+@dataclass(frozen=True)
+class StatusChanged:
+    """A generation moved to ``status`` (claimed, queued again, or finished): what wakes the
+    requests waiting on it (`forkable.generations.waits`)."""
+
+    generation_id: str
+    status: str
+
+
+Fact = LedgerBooked | PurchasePaid | GenerationFinished | StatusChanged
 Listener = Callable[[list[Fact]], None]
 
 
