@@ -215,6 +215,7 @@ async def get_generation(
 @router.get(
     "/generations/{generation_id}/events",
     response_class=EventStream,
+    status_code=200,
     responses={
         200: {
             "content": {"text/event-stream": {}},
