@@ -105,15 +105,20 @@ def throughput(work: Callable[[int], None], count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def run_round(
-    bare_url: str, site_url: str, data_dir: Path, photos: list[bytes], args: argparse.Namespace,
-    number: int, samples: Samples,
-) -> None:  # fmt: skip
+def sign_up_followers(site_url: str, data_dir: Path) -> list[Follower]:
+    """One API user per client (sign-ups from one address are throttled, so once per run)."""
     followers = []
     for index in range(CLIENTS):
-        email = f"bench-{number}-{index}@example.com"
+        email = f"bench-{index}@example.com"
         followers.append(Follower(site_url, email))
         grant(data_dir, email, 10_000)
+    return followers
+
+
+def run_round(
+    bare_url: str, followers: list[Follower], photos: list[bytes], args: argparse.Namespace,
+    number: int, samples: Samples,
+) -> None:  # fmt: skip
     bare = httpx.Client(base_url=bare_url, timeout=120)
     try:
         for mode in ("poll", "wait") if number % 2 else ("wait", "poll"):
@@ -137,8 +142,6 @@ def run_round(
         print(f"round {number}: {rates}", file=sys.stderr)
     finally:
         bare.close()
-        for follower in followers:
-            follower.user.close()
 
 
 _bare_clients = threading.local()
@@ -209,8 +212,13 @@ def main() -> None:
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder, run_process(bare_command) as bare:
         with served_site(Path(folder), workers=WORKERS, settings=SITE_SETTINGS) as (server, data):
-            for number in range(1, args.rounds + 1):
-                run_round(bare.url, server.url, data, photos, args, number, samples)
+            followers = sign_up_followers(server.url, data)
+            try:
+                for number in range(1, args.rounds + 1):
+                    run_round(bare.url, followers, photos, args, number, samples)
+            finally:
+                for follower in followers:
+                    follower.user.close()
     text = report(samples, args, (load_before, load_average()))
     print(text)
     if not args.no_record:

@@ -20,6 +20,7 @@ from forkable.db.sync import sync_sites
 from forkable.generations import service as generation_service
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
+from forkable.generations.status_channel import StatusListener, announce_status_changes
 from forkable.generations.waits import StatusWaits, WaitLimits
 from forkable.generations.work import JobWork
 from forkable.mail.setup import mail_delivery
@@ -148,6 +149,10 @@ def build_services(
     runner = JobRunner(database=database, work=work, wakeup=wakeup, config=config)
     waits = StatusWaits(functools.partial(generation_service.statuses, database), wait_limits)
     events.observe(database, waits.record_facts)
+    announce_status_changes(database)
+    if not database.is_sqlite and not settings.inline_jobs:
+        # Jobs that other processes end reach this process's waits through PostgreSQL.
+        waits.listener = StatusListener(database, waits.status_changed)
     payments = payment_gateway(settings)
     maintenance = Maintenance(
         database=database,
@@ -196,6 +201,7 @@ def build_worker(
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
         metrics.watch_database(database)
+    announce_status_changes(database)  # its jobs' ends wake the waits of the serving processes
     send_receipts(database, registry)
     store = open_store(
         settings.media_location,
@@ -328,6 +334,7 @@ def _lifespan(
                 alerts.stop()
             if watcher is not None:
                 watcher.stop()
+            services.waits.close()
             for periodic in upkeep:
                 periodic.stop()
             services.runner.stop()

@@ -73,6 +73,11 @@ def note(session: Session, fact: Fact) -> None:
     session.info.setdefault(_KEY, []).append(fact)
 
 
+def noted(session: Session) -> list[Fact]:
+    """The facts noted so far in ``session``'s transaction (not yet committed)."""
+    return list(session.info.get(_KEY, ()))
+
+
 def observe(database: Database, listener: Listener) -> None:
     """Call ``listener`` with the facts of every transaction on ``database`` that commits."""
 

@@ -22,11 +22,15 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from forkable.db.events import Fact, StatusChanged
 from forkable.generations.models import Status
+
+if TYPE_CHECKING:
+    from forkable.generations.status_channel import StatusListener
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +112,16 @@ class StatusWaits:
         self._per_user: Counter[str] = Counter()
         self._open = 0
         self._watcher: asyncio.Task[None] | None = None
+        # On PostgreSQL: other processes' changes as they commit, started by the first wait.
+        self.listener: StatusListener | None = None
 
     @property
     def open_count(self) -> int:
         return self._open
+
+    def status_changed(self, generation_id: str, status: str) -> None:
+        """Told by another process (`forkable.generations.status_channel`)."""
+        self.record_facts([StatusChanged(generation_id, status)])
 
     def record_facts(self, facts: Iterable[Fact]) -> None:
         """A transaction committed (`forkable.db.events.observe`): wake who waits on it."""
@@ -150,6 +160,8 @@ class StatusWaits:
             self._per_user[user_key] += 1
             self._open += 1
             self._by_generation.setdefault(generation_id, set()).add(waiter)
+            if self.listener is not None:
+                self.listener.ensure_started()
             watcher = self._watcher
             if watcher is None or watcher.done() or watcher.get_loop() is not loop:
                 self._watcher = loop.create_task(self._watch(), name="forkable-status-watcher")
@@ -165,6 +177,11 @@ class StatusWaits:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._by_generation[generation_id]
+
+    def close(self) -> None:
+        """The app stops: stop listening to other processes."""
+        if self.listener is not None:
+            self.listener.stop()
 
     async def _watch(self) -> None:
         """Changes committed by other processes: one read of every waited status per round."""
