@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,8 +17,11 @@ from forkable.allocator import tune_allocator
 from forkable.db import Database, events
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
+from forkable.generations import service as generation_service
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner, RunnerConfig, Wakeup
+from forkable.generations.status_channel import StatusListener, announce_status_changes
+from forkable.generations.waits import StatusWaits, WaitLimits
 from forkable.generations.work import JobWork
 from forkable.mail.setup import mail_delivery
 from forkable.observability.access_log import AccessLog
@@ -110,6 +114,7 @@ def build_services(
     resolver: ProviderResolver | None = None,
     runner_config: RunnerConfig | None = None,
     metrics: Metrics | None = None,
+    wait_limits: WaitLimits | None = None,
 ) -> Services:
     """The services of one app; tests pass cheaper or instrumented parts."""
     database = database or Database(settings.resolved_database_url)
@@ -142,6 +147,12 @@ def build_services(
         policy=config.policy,
     )
     runner = JobRunner(database=database, work=work, wakeup=wakeup, config=config)
+    waits = StatusWaits(functools.partial(generation_service.statuses, database), wait_limits)
+    events.observe(database, waits.record_facts)
+    announce_status_changes(database)
+    if not database.is_sqlite and not settings.inline_jobs:
+        # Jobs that other processes end reach this process's waits through PostgreSQL.
+        waits.listener = StatusListener(database, waits.status_changed)
     payments = payment_gateway(settings)
     maintenance = Maintenance(
         database=database,
@@ -166,6 +177,7 @@ def build_services(
         announcer=announcer,
         payments=payments,
         maintenance=maintenance,
+        waits=waits,
         metrics=metrics,
     )
 
@@ -189,6 +201,7 @@ def build_worker(
     if metrics.enabled:
         events.observe(database, metrics.record_facts)
         metrics.watch_database(database)
+    announce_status_changes(database)  # its jobs' ends wake the waits of the serving processes
     send_receipts(database, registry)
     store = open_store(
         settings.media_location,
@@ -321,6 +334,7 @@ def _lifespan(
                 alerts.stop()
             if watcher is not None:
                 watcher.stop()
+            services.waits.close()
             for periodic in upkeep:
                 periodic.stop()
             services.runner.stop()

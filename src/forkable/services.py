@@ -9,6 +9,7 @@ from forkable.accounts.passwords import Passwords
 from forkable.db import Database
 from forkable.generations.announce import Announcer
 from forkable.generations.runner import JobRunner
+from forkable.generations.waits import StatusWaits
 from forkable.observability.metrics import Metrics
 from forkable.payments.accounts import StripeAccounts
 from forkable.providers.resolver import ProviderResolver
@@ -34,6 +35,7 @@ class Services:
     announcer: Announcer  # the runner's wake-up, or the shared queue with `serve --no-jobs`
     payments: StripeAccounts | None  # None in demo mode
     maintenance: Maintenance
+    waits: StatusWaits  # requests waiting for a generation to change (long polls, streams)
     metrics: Metrics = field(default_factory=Metrics)
     # Decoding a 12-MP upload takes ~40 MB; a few at a time keeps a burst of them in bounds.
     upload_slots: threading.BoundedSemaphore = field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -242,3 +243,47 @@ def test_app_needs_a_login(page: Page, coloringbook_server: Server) -> None:
     page.goto(coloringbook_server.url + "/app")
     page.wait_for_url(coloringbook_server.url + "/login?next=/app")
     expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+
+
+# When the result image has been drawn, and the status of every request the page made for
+# the image's progress (events, polls), recorded by the page itself.
+RECORD_RESULT_SHOWN = """() => {
+  const img = document.querySelector('[data-testid="result-image"]');
+  img.addEventListener("load", () => { window.__resultShownAt = Date.now(); }, { once: true });
+}"""
+
+
+def test_the_result_shows_within_300_ms_of_the_jobs_end(
+    page: Page, coloringbook_server: Server, sign_up: SignUp, browser_log: BrowserLog, photo: Path
+) -> None:
+    base = coloringbook_server.url
+    sign_up(base)
+    followed: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            followed.append(urlsplit(request.url).path + "?" + urlsplit(request.url).query)
+            if "/api/v1/generations/" in request.url
+            else None
+        ),
+    )
+    page.get_by_test_id("file-input").set_input_files(photo)
+    page.evaluate(RECORD_RESULT_SHOWN)
+    with page.expect_response("**/api/v1/generations") as submitted:
+        page.get_by_role("button", name="Make my image").click()
+    generation_id = submitted.value.json()["id"]
+    expect(page.get_by_test_id("progress-panel")).to_have_attribute(
+        "data-state", "succeeded", timeout=30_000
+    )
+    page.wait_for_function("() => window.__resultShownAt !== undefined")
+    shown_ms = page.evaluate("window.__resultShownAt")
+    body = page.request.get(f"{base}/api/v1/generations/{generation_id}").json()
+    finished_ms = datetime.fromisoformat(body["finished_at"]).timestamp() * 1000
+    # The job's end is the time its row records; the image is on screen 300 ms later at most
+    # (the page used to poll every 800 ms).
+    assert shown_ms - finished_ms < 300, shown_ms - finished_ms
+    # It followed the image through its event stream, not by polling.
+    assert f"/api/v1/generations/{generation_id}/events?" in followed
+    assert f"/api/v1/generations/{generation_id}?" not in followed
+    assert browser_log.console_errors == []
+    assert browser_log.bad_responses == []

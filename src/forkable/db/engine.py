@@ -219,7 +219,8 @@ class Database:
 
     def listen(self, name: str, listener: Callable[..., Any]) -> None:
         """Register a SQLAlchemy session event (``after_commit`` ...) on this database's sessions."""
-        for factory in (self._read_sessions, self._write_sessions):
+        factories = (self._read_sessions, self._write_sessions, self._undurable_write_sessions)
+        for factory in factories:
             if not event.contains(factory, name, listener):
                 event.listen(factory, name, listener)
 

@@ -55,13 +55,27 @@ class GenerationFinished:
     cost_usd: float | None
 
 
-Fact = LedgerBooked | PurchasePaid | GenerationFinished
+@dataclass(frozen=True)
+class StatusChanged:
+    """A generation moved to ``status`` (claimed, queued again, or finished): what wakes the
+    requests waiting on it (`forkable.generations.waits`)."""
+
+    generation_id: str
+    status: str
+
+
+Fact = LedgerBooked | PurchasePaid | GenerationFinished | StatusChanged
 Listener = Callable[[list[Fact]], None]
 
 
 def note(session: Session, fact: Fact) -> None:
     """Remember ``fact`` until ``session``'s transaction ends; observers hear of it on commit."""
     session.info.setdefault(_KEY, []).append(fact)
+
+
+def noted(session: Session) -> list[Fact]:
+    """The facts noted so far in ``session``'s transaction (not yet committed)."""
+    return list(session.info.get(_KEY, ()))
 
 
 def observe(database: Database, listener: Listener) -> None:

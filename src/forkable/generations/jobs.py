@@ -10,7 +10,7 @@ from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from forkable.db import Database
-from forkable.db.events import GenerationFinished, note
+from forkable.db.events import GenerationFinished, StatusChanged, note
 from forkable.db.types import utcnow
 from forkable.generations import admission
 from forkable.generations.announce import Announcer
@@ -107,6 +107,8 @@ def claim_next(
                 "p_now": now,
             },
         ).one_or_none()
+        if claimed is not None:
+            note(session, StatusChanged(claimed.id, Status.RUNNING))
     if claimed is None or claimed.input_key is None:
         return None
     return ClaimedJob(
@@ -195,7 +197,10 @@ def _finish(
     parameters |= {"p_id": generation_id, "p_owner": owner, "p_expired_before": expired_before}
     # Core on the session's connection: the ORM's bulk UPDATE would cost more than the SQL.
     row = session.connection().execute(statement, parameters).one_or_none()
-    return None if row is None else _Ended(*row)
+    if row is None:
+        return None
+    note(session, StatusChanged(generation_id, str(values["status"])))
+    return _Ended(*row)
 
 
 def complete(
@@ -321,6 +326,7 @@ def requeue(
         requeued = bool(result.rowcount)  # type: ignore[attr-defined]
         if requeued:
             announcer.announce(session, generation_id)
+            note(session, StatusChanged(generation_id, Status.QUEUED))
     if requeued:
         announcer.after_commit()
     return requeued

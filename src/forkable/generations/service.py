@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from forkable.accounts.service import Principal
@@ -154,6 +155,49 @@ def get_for(database: Database, principal: Principal, generation_id: str) -> Gen
     if generation.user_id != principal.user_id and not principal.is_admin:
         return None
     return generation
+
+
+def statuses(database: Database, generation_ids: Collection[str]) -> dict[str, str]:
+    """The status of each of ``generation_ids`` that exists and is not deleted."""
+    found: dict[str, str] = {}
+    ids = list(generation_ids)
+    with database.session() as session:
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            rows = session.execute(
+                select(Generation.id, Generation.status).where(
+                    Generation.id.in_(ids[start : start + _IDS_PER_QUERY]),
+                    Generation.deleted_at.is_(None),
+                )
+            )
+            found.update((row.id, str(row.status)) for row in rows)
+    return found
+
+
+_IDS_PER_QUERY = 500  # well under the bound parameters every engine accepts
+
+
+def queue_position(database: Database, generation: Generation) -> int:
+    """1 for the next queued job to be claimed, 2 for the one after it, and so on.
+
+    Counted over the whole queue, as the workers take jobs oldest first whatever the site.
+    """
+    with database.session() as session:
+        ahead = session.scalar(
+            select(func.count())
+            .select_from(Generation)
+            .where(
+                Generation.status == Status.QUEUED,
+                Generation.deleted_at.is_(None),
+                or_(
+                    Generation.created_at < generation.created_at,
+                    and_(
+                        Generation.created_at == generation.created_at,
+                        Generation.id < generation.id,
+                    ),
+                ),
+            )
+        )
+    return int(ahead or 0) + 1
 
 
 @dataclass(frozen=True)

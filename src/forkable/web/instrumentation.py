@@ -87,7 +87,8 @@ class InstrumentationMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             tally.in_progress -= 1
-            route = route_template(scope, root_path)
+            # A long poll says so (its time is the wait the client asked for, not ours).
+            route = route_template(scope, root_path) + scope["state"].get("route_suffix", "")
             tally.record(scope["method"], route, status, elapsed)
             path = scope["path"]
             if self.access_log is not None and (status >= 400 or path not in _QUIET_PATHS):

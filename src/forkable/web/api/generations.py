@@ -167,7 +167,8 @@ def list_generations(
     )
 
 
-def _owned(services: ServicesDep, principal: Principal | None, generation_id: str) -> Generation:
+def owned(services: Services, principal: Principal | None, generation_id: str) -> Generation:
+    """The generation if ``principal`` may see it; 404 for anyone else (existence is hidden)."""
     # Anyone but the owner (or an admin of the site) gets 404: existence is not revealed.
     if principal is None or len(generation_id) > 64:
         raise ApiError(404, "not_found", _NOT_FOUND)
@@ -175,15 +176,6 @@ def _owned(services: ServicesDep, principal: Principal | None, generation_id: st
     if generation is None:
         raise ApiError(404, "not_found", _NOT_FOUND)
     return generation
-
-
-@router.get(
-    "/generations/{generation_id}", response_model=GenerationOut, responses=errors(404, 422)
-)
-def get_generation(
-    generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep
-) -> GenerationOut:
-    return generation_out(_owned(services, principal, generation_id))
 
 
 def _media(
@@ -217,7 +209,7 @@ def get_result(
     download: bool = False,
 ) -> Response:
     """The result image (PNG); `?download=1` asks the browser to save it."""
-    generation = _owned(services, principal, generation_id)
+    generation = owned(services, principal, generation_id)
     if generation.status != Status.SUCCEEDED:
         raise ApiError(404, "not_found", "This image is not ready.")
     if generation.output_key is None:
@@ -255,7 +247,7 @@ def get_result_pdf(
     paper: PaperQuery = "a4",
 ) -> Response:
     """The result as a print-ready one-page PDF on A4 (the default) or US Letter."""
-    generation = _owned(services, principal, generation_id)
+    generation = owned(services, principal, generation_id)
     data = result_image(services, site, generation)
     name = site.manifest.site.name
     with services.print_slots:  # a few at a time, like uploads: each decodes a whole image
@@ -292,7 +284,7 @@ def get_input(
     generation_id: IdPath, principal: LenientPrincipal, services: ServicesDep, site: SiteDep
 ) -> Response:
     """The uploaded photo as stored: re-encoded, without metadata."""
-    generation = _owned(services, principal, generation_id)
+    generation = owned(services, principal, generation_id)
     key = generation.input_key
     if key is None and generation.finished_at is not None:
         raise _expired("photo", "its image was made", site.manifest.retention.photo_days)

@@ -7,6 +7,9 @@
   const { api, csrfToken, randomId, refreshBalance, formatDate, showError } = window.Forkable;
 
   const POLL_MS = 800;
+  // Images followed by a stream of events at once; more are polled. A browser opens at most
+  // six connections to one host, and the page needs some for everything else.
+  const STREAMS_AT_ONCE = 2;
   const GIVE_UP_MS = 10 * 60 * 1000;
   const MAX_POLL_FAILURES = 8;
   const PAGE_SIZE = 12;
@@ -87,6 +90,7 @@
   let nextCursor = null;
   const items = new Map(); // id -> { li, generation }
   const watching = new Set();
+  let streams = 0; // open event streams (see STREAMS_AT_ONCE)
   const picked = new Set(); // ids for the book, in the order they were ticked
   let makingBook = false;
 
@@ -212,6 +216,15 @@
     }
   }
 
+  function statusMessage(generation) {
+    const position = generation.queue_position;
+    if (generation.status === "queued" && position > 1) {
+      const ahead = position - 1;
+      return `Queued: ${ahead} ${ahead === 1 ? "image" : "images"} ahead of yours.`;
+    }
+    return STATUS_TEXT[generation.status] ?? "";
+  }
+
   function showInPanel(generation) {
     const { status } = generation;
     const changed = panel.dataset.state !== status || panel.dataset.id !== generation.id;
@@ -227,7 +240,8 @@
     if (pending && generation.input_url && workingImage.getAttribute("src") !== generation.input_url) {
       workingImage.src = generation.input_url;
     }
-    if (changed) statusText.textContent = STATUS_TEXT[status] ?? "";
+    const text = statusMessage(generation);
+    if (changed || statusText.textContent !== text) statusText.textContent = text;
     showError(resultError, status === "failed" ? generation.error || "Something went wrong. Your tokens were returned." : "");
 
     const succeeded = status === "succeeded" && generation.result_url;
@@ -369,6 +383,52 @@
   function watch(id) {
     if (watching.has(id)) return;
     watching.add(id);
+    if (window.EventSource && streams < STREAMS_AT_ONCE) follow(id);
+    else poll(id);
+  }
+
+  // The server sends each change of status the moment it happens (Server-Sent Events).
+  function follow(id) {
+    streams += 1;
+    const source = new EventSource(`/api/v1/generations/${encodeURIComponent(id)}/events`);
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      source.close();
+      streams -= 1;
+    };
+    source.addEventListener("status", (event) => {
+      if (!items.has(id) && id !== current) {
+        close();
+        watching.delete(id);
+        return;
+      }
+      const generation = JSON.parse(event.data);
+      update(generation);
+      if (!isPending(generation.status)) {
+        close();
+        watching.delete(id);
+        refreshBalance();
+      }
+    });
+    source.addEventListener("queue", (event) => {
+      const { queue_position } = JSON.parse(event.data);
+      const shown = items.get(id)?.generation;
+      if (shown && shown.status === "queued") update({ ...shown, queue_position });
+    });
+    source.addEventListener("error", () => {
+      // A stream that ended early is reopened by the browser itself (CONNECTING); one the
+      // server refused (404, 429) or that cannot be used is CLOSED: poll instead.
+      if (source.readyState === EventSource.CLOSED) {
+        close();
+        poll(id);
+      }
+    });
+  }
+
+  // The fallback: ask every POLL_MS until the image is done.
+  function poll(id) {
     const started = Date.now();
     let failures = 0;
 
