@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forkable.sites import SiteRegistry
@@ -61,7 +60,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", ()))
-                present = {bytes(name).lower() for name, _value in raw}
+                present = {name.lower() for name, _value in raw}
                 raw.extend(pair for pair in self._raw if pair[0] not in present)
                 message["headers"] = raw
             await send(message)
@@ -80,7 +79,12 @@ class SiteRoutingMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        site = self.registry.for_host(Headers(scope=scope).get("host"))
+        host = None
+        for name, value in scope["headers"]:  # what Headers().get does, without building one
+            if name == b"host":
+                host = value.decode("latin-1")
+                break
+        site = self.registry.for_host(host)
         scope.setdefault("state", {})["site"] = site
         if site is None and scope["path"] not in HOST_INDEPENDENT_PATHS:
             await _unknown_host(scope, send)
