@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forkable.sites import SiteRegistry
@@ -60,7 +61,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw = list(message.get("headers", ()))
-                present = {name.lower() for name, _value in raw}
+                present = {bytes(name).lower() for name, _value in raw}
                 raw.extend(pair for pair in self._raw if pair[0] not in present)
                 message["headers"] = raw
             await send(message)
@@ -79,12 +80,7 @@ class SiteRoutingMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        host = None
-        for name, value in scope["headers"]:  # what Headers().get does, without building one
-            if name == b"host":
-                host = value.decode("latin-1")
-                break
-        site = self.registry.for_host(host)
+        site = self.registry.for_host(Headers(scope=scope).get("host"))
         scope.setdefault("state", {})["site"] = site
         if site is None and scope["path"] not in HOST_INDEPENDENT_PATHS:
             await _unknown_host(scope, send)
