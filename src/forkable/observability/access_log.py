@@ -1,17 +1,20 @@
-"""The access log: one line per answered request, made and written off the event loop.
+"""The access log: one line per answered request, written off the event loop.
 
-Answering a request only appends its facts to a queue (a tuple, no formatting): a writer
-thread scrubs, formats and writes the lines a few times a second, all at once, so neither a
-long path nor a slow stderr ever holds up the event loop; `close()` writes what is left.
+Answering a request formats its line (a few microseconds: see below) and appends it to a
+queue; a writer thread writes the queued lines a few times a second, a slice at a time, so a
+slow stderr never holds up the event loop; `close()` writes what is left. The writer only joins
+and writes ready-made text: it used to format the lines itself, in batches of hundreds, and
+held the GIL meanwhile while the event loop waited for it (Python hands the GIL over every
+5 ms), which put tens of milliseconds on the landing page's p99 under load (docs/benchmarks.md).
 
 Through `logging`, a line costs a LogRecord, a handler lock, a formatter walking a dict and a
 write to stderr, about as much as serving a small API call. An access line always has the
-same fields, so in JSON (production) it is built with one f-string, the same keys in the same
-order as `JsonFormatter` writes. The part of a line that depends only on the method, path,
-route and status (scrubbed, JSON-escaped) is kept for the next request like it, as most
-requests repeat a few hundred paths. The human-readable development format goes through
-`logging` as every other line does, from the writer thread. A process killed with SIGKILL
-loses at most the last `flush_seconds` of access lines (never other log lines).
+same fields, so it is built with one f-string, in JSON (production) the same keys in the same
+order as `JsonFormatter` writes, in text (development) the line `TextFormatter` writes. The
+part of a line that depends only on the method, path, route and status (scrubbed, escaped) is
+kept for the next request like it, as most requests repeat a few hundred paths. A process
+killed with SIGKILL loses at most the last `flush_seconds` of access lines (never other log
+lines).
 
 Either way the logger "forkable.access" decides: raising its level turns the lines off.
 """
@@ -33,15 +36,15 @@ from forkable.observability.logs import (
     RequestContext,
     SecondStamp,
     bounded,
-    log_request,
+    escape_controls,
     scrub_text,
 )
 
 logger = logging.getLogger(__name__)
 
-# What the event loop records of an answered request: context, method, path, route, status,
-# milliseconds and the time it was answered.
-_Answered = tuple[RequestContext, str, str, str, int, float, float]
+# Lines joined and written at a time: each slice holds the GIL for tens of microseconds, and
+# the write itself lets it go.
+_SLICE = 64
 
 
 class AccessLog:
@@ -60,9 +63,13 @@ class AccessLog:
         self.max_buffered = max_buffered
         self._stream = stream
         self._stamp = SecondStamp()
-        self._fragments = functools.lru_cache(maxsize=1024)(_fragments)
+        self._clock = _LocalClock()
+        self._line = self._json_line if self.json else self._text_line
+        self._fragments = functools.lru_cache(maxsize=1024)(
+            _json_fragments if self.json else _text_fragments
+        )
         # deque.append and popleft are atomic: the event loop never waits for the writer.
-        self._answered: deque[_Answered] = deque()
+        self._lines: deque[str] = deque()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -77,13 +84,13 @@ class AccessLog:
         status: int,
         millis: float,
     ) -> None:
-        """Record an answered request (``millis`` from the first byte in to the last out)."""
+        """Log an answered request (``millis`` from the first byte in to the last out)."""
         if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
             return
-        self._answered.append((context, method, path, route, status, millis, time.time()))
+        self._lines.append(self._line(context, method, path, route, status, millis, time.time()))
         if self._writer is None:
             self.flush()  # not started (tests, scripts): written at once
-        elif len(self._answered) >= self.max_buffered:
+        elif len(self._lines) >= self.max_buffered:
             self._wake.set()  # the writer goes now instead of at its next interval
 
     def start(self) -> None:
@@ -104,25 +111,18 @@ class AccessLog:
         self.flush()
 
     def flush(self) -> None:
-        """Format and write every queued line, in order."""
+        """Write every queued line, in order."""
         with self._write_lock:
-            answered = self._answered
-            batch = [answered.popleft() for _ in range(len(answered))]
-            if not batch:
+            lines = self._lines
+            if not lines:
                 return
-            if not self.json:
-                for context, method, path, route, status, millis, created in batch:
-                    log_request(
-                        method, path, route, status, millis, context=context, created=created
-                    )
-                return
-            text = "".join(self._json_line(*item) for item in batch)
             stream = self._stream()
             try:
-                stream.write(text)
+                while lines:
+                    stream.write("".join([lines.popleft() for _ in range(min(len(lines), _SLICE))]))
                 stream.flush()
             except (OSError, ValueError):
-                pass  # stderr closed or gone: the lines cannot be written anywhere
+                lines.clear()  # stderr closed or gone: the lines cannot be written anywhere
 
     def _json_line(
         self,
@@ -146,6 +146,27 @@ class AccessLog:
             f'"duration_ms": {millis:.2f}}}\n'
         )
 
+    def _text_line(
+        self,
+        context: RequestContext,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        millis: float,
+        created: float,
+    ) -> str:
+        message_head, fields = self._fragments(method, path, route, status)
+        site, user_id = context.site_id, context.user_id
+        # As above: the request id, the site and the user id need no escaping.
+        site_field = "" if site is None else f" site={site}"
+        user_field = "" if user_id is None else f" user_id={user_id}"
+        return (
+            f"{self._clock.text(created)} INFO    forkable.access: {message_head}{millis:.1f} ms"
+            f"  request_id={context.request_id}{site_field}{user_field} {fields} "
+            f"duration_ms={round(millis, 2)}\n"
+        )
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
@@ -156,7 +177,23 @@ class AccessLog:
                 logger.exception("the access log could not write its lines")
 
 
-def _fragments(method: str, path: str, route: str, status: int) -> tuple[str, str]:
+class _LocalClock:
+    """`HH:MM:SS` in local time, as `TextFormatter` stamps its lines, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._last = (-1, "")  # one tuple, so that threads never see half of an update
+
+    def text(self, created: float) -> str:
+        second = int(created)
+        last = self._last
+        if second == last[0]:
+            return last[1]
+        text = time.strftime("%H:%M:%S", time.localtime(second))
+        self._last = (second, text)
+        return text
+
+
+def _json_fragments(method: str, path: str, route: str, status: int) -> tuple[str, str]:
     """The start of a line's message, up to its duration, and its request fields, as JSON."""
     path = scrub_text(bounded(path))
     # The duration and " ms" that follow need no escaping, so the closing quote comes later.
@@ -165,5 +202,15 @@ def _fragments(method: str, path: str, route: str, status: int) -> tuple[str, st
         f'"event": "request", "method": {encode_basestring(method)}, '
         f'"path": {encode_basestring(path)}, "route": {encode_basestring(route)}, '
         f'"status": {status}'
+    )
+    return message_head, fields
+
+
+def _text_fragments(method: str, path: str, route: str, status: int) -> tuple[str, str]:
+    """The same two parts as `TextFormatter` writes them, control characters escaped."""
+    path = scrub_text(bounded(path))
+    message_head = escape_controls(f"{method} {path} {status} ")
+    fields = escape_controls(
+        f"event=request method={method} path={path} route={route} status={status}"
     )
     return message_head, fields

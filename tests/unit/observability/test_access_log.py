@@ -1,4 +1,4 @@
-"""The access log: JSON lines like every other log line, written in batches."""
+"""The access log: lines like every other log line (JSON or text), written in batches."""
 
 from __future__ import annotations
 
@@ -120,39 +120,69 @@ def test_a_full_buffer_wakes_the_writer_at_once() -> None:
         log.close()
 
 
-def test_started_the_request_only_queues_and_the_writer_thread_formats() -> None:
-    stream = io.StringIO()
-    log = _log(stream, flush_seconds=60)
-    writers: list[str] = []
-    fragments = log._fragments
+class _ThreadRecordingStream(io.StringIO):
+    """A stream that notes which thread wrote each piece."""
 
-    def spy(*args: object) -> tuple[str, str]:
-        writers.append(threading.current_thread().name)
-        return fragments(*args)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        super().__init__()
+        self.writers: list[str] = []
 
-    log._fragments = spy  # type: ignore[method-assign]
+    def write(self, text: str) -> int:
+        self.writers.append(threading.current_thread().name)
+        return super().write(text)
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_started_the_request_formats_and_only_the_writer_thread_writes(log_format: str) -> None:
+    stream = _ThreadRecordingStream()
+    log = AccessLog(log_format, stream=lambda: stream, flush_seconds=60, max_buffered=2)
     log.start()
-    log.request(_context(), "GET", "/u/ada@example.com", "unmatched", 404, 1.0)
-    assert writers == []  # nothing scrubbed or formatted on the caller's thread (the loop)
-    log.close()
-    assert writers == ["forkable-access-log"]
-    assert json.loads(stream.getvalue())["path"] == "/u/a***@example.com"
-
-
-def test_text_lines_written_later_keep_their_request_and_time(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    log = AccessLog("text", flush_seconds=60)
-    log.start()
-    with caplog.at_level(logging.INFO, logger="forkable.access"):
-        before = time.time()
-        log.request(_context("req-late"), "GET", "/pricing", "/pricing", 200, 2.5)
+    try:
+        log.request(_context(), "GET", "/u/ada@example.com", "unmatched", 404, 1.0)
+        assert stream.writers == []  # queued, formatted: the event loop never writes
+        log.request(_context(), "GET", "/", "/", 200, 1.0)
+        wait_until(lambda: len(stream.getvalue().splitlines()) == 2, timeout=10)
+    finally:
         log.close()
-    (written,) = caplog.records
-    assert written.threadName == "forkable-access-log"
-    assert before <= written.created <= time.time()
-    line = TextFormatter().format(written)
-    assert "request_id=req-late site=petpix user_id=4" in line
+    assert set(stream.writers) == {"forkable-access-log"}
+    assert "a***@example.com" in stream.getvalue() and "ada@" not in stream.getvalue()
+
+
+def test_many_lines_are_written_in_order_a_slice_at_a_time() -> None:
+    stream = _ThreadRecordingStream()
+    log = _log(stream, flush_seconds=60)
+    log.start()
+    for number in range(1000):
+        log.request(_context(f"req-{number}"), "GET", "/", "/", 200, 1.0)
+    log.close()
+
+    ids = [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()]
+    assert ids == [f"req-{number}" for number in range(1000)]
+    assert len(stream.writers) > 10  # never all of them in one piece
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_text_lines_match_what_the_logging_formatter_writes(
+    signed_in: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = io.StringIO()
+    context = _context("req-late", signed_in=signed_in)
+    log = AccessLog("text", stream=lambda: stream, flush_seconds=60)
+    log.start()
+    log.request(context, "GET", "/pricing?a=ada@example.com", "/pricing", 200, 2.456)
+    log.close()
+    fast = stream.getvalue()
+
+    # The same request through logging, as earlier versions wrote it.
+    bind_request(context.request_id, context.state)
+    with caplog.at_level(logging.INFO, logger="forkable.access"):
+        log_request("GET", "/pricing?a=ada@example.com", "/pricing", 200, 2.456)
+    (record,) = caplog.records
+    slow = TextFormatter().format(record) + "\n"
+    stamp = len("12:00:01 ")
+    assert fast[stamp:] == slow[stamp:]
+    assert fast[: stamp - 1].count(":") == 2 and fast[: stamp - 1].replace(":", "").isdigit()
+    assert ("user_id=4" in fast) is signed_in
 
 
 def test_long_paths_are_cut_with_a_marker_and_never_half_an_address() -> None:
@@ -171,14 +201,8 @@ def test_long_paths_are_cut_with_a_marker_and_never_half_an_address() -> None:
 
 def test_control_characters_in_paths_cannot_forge_text_lines() -> None:
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(TextFormatter())
-    ACCESS_LOGGER.addHandler(handler)
-    try:
-        forged = "/x\n12:00:00 INFO    forkable.access: GET /admin 200 1.0 ms\r\x1b[2K\x85\u2028"
-        AccessLog("text").request(_context(), "GET", forged, "unmatched", 404, 1.0)
-    finally:
-        ACCESS_LOGGER.removeHandler(handler)
+    forged = "/x\n12:00:00 INFO    forkable.access: GET /admin 200 1.0 ms\r\x1b[2K\x85\u2028"
+    AccessLog("text", stream=lambda: stream).request(_context(), "GET", forged, forged, 404, 1.0)
 
     written = stream.getvalue()
     assert written.count("\n") == 1 and written.endswith("\n")  # one line, its own newline
@@ -198,16 +222,6 @@ def test_the_access_logger_level_turns_lines_off() -> None:
     ACCESS_LOGGER.setLevel(logging.WARNING)
     _log(stream).request(_context(), "GET", "/", "/", 200, 1.0)
     assert stream.getvalue() == ""
-
-
-def test_text_format_goes_through_logging(caplog: pytest.LogCaptureFixture) -> None:
-    stream = io.StringIO()
-    with caplog.at_level(logging.INFO, logger="forkable.access"):
-        AccessLog("text", stream=lambda: stream).request(
-            _context(), "GET", "/pricing", "/pricing", 200, 2.5
-        )
-    assert stream.getvalue() == ""
-    assert [r.getMessage() for r in caplog.records] == ["GET /pricing 200 2.5 ms"]
 
 
 def test_a_repeated_request_keeps_its_own_duration_and_ids() -> None:

@@ -119,3 +119,15 @@ def test_networks() -> None:
 )
 def test_forwarded_scheme(values: list[str], scheme: str | None) -> None:
     assert forwarded_scheme(values) == scheme
+
+
+def test_remembered_readings_give_the_same_answers_and_stay_bounded() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    for _ in range(2):  # the second time from what was remembered
+        assert client_address("10.0.0.2", ["203.0.113.7, 10.0.0.3"], proxies) == "203.0.113.7"
+        assert client_address("::ffff:10.0.0.2", [], proxies) == "10.0.0.2"
+        assert client_address("198.51.100.9", ["203.0.113.7"], proxies) == "198.51.100.9"
+    # Hops come from headers: a stream of made-up ones does not grow the memory of readings.
+    for number in range(3000):
+        client_address("10.0.0.2", [f"203.0.{number // 256}.{number % 256}"], proxies)
+    assert proxies.read_hop.cache_info().currsize <= 1024
