@@ -4,8 +4,6 @@ page turned to the image, resolution capped but never invented, and a book's cov
 from __future__ import annotations
 
 import io
-import itertools
-from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -168,37 +166,3 @@ def test_a_long_title_wraps_and_a_raster_logo_is_drawn() -> None:
     text = reader.pages[0].extract_text()
     assert " ".join(text.split()).endswith(title)  # every word, over several lines
     assert len(drawn_images(reader, reader.pages[0])) == 1  # the logo
-
-
-def test_each_page_is_written_before_the_next_image_is_read() -> None:
-    """Pages go to the file as they are made: a book never holds more than one image."""
-    out = io.BytesIO()
-    written_before: list[int] = []
-
-    def images() -> Iterator[bytes]:
-        for size in [(800, 600), (600, 800), (700, 700)]:
-            written_before.append(len(out.getvalue()))
-            yield photo_result(size)
-
-    cover = Cover("Site", "Pages as they come", "#ff6b6b", "#1a535c", "#111827")
-    book_pdf(cover, images(), PAPERS["a4"], out)
-
-    # Each image's page (a JPEG of tens of kilobytes) is in the file before the next is read.
-    steps = [later - earlier for earlier, later in itertools.pairwise(written_before)]
-    assert all(step > 10_000 for step in steps), steps
-    assert len(read(out.getvalue()).pages) == 4
-
-
-def test_cover_characters_without_a_glyph_print_as_boxes() -> None:
-    cover = Cover("Site", "Grüße 中文", "#ff6b6b", "#1a535c", "#111827")
-    out = io.BytesIO()
-
-    book_pdf(cover, iter([]), PAPERS["a4"], out)
-
-    page = read(out.getvalue()).pages[0]
-    fonts = page["/Resources"]["/Font"]
-    assert sorted(str(font["/BaseFont"]) for font in fonts.values()) == [
-        "/Helvetica-Bold",
-        "/ZapfDingbats",
-    ]
-    assert "Grüße" in page.extract_text()
