@@ -161,12 +161,12 @@ def release_frames(exc: BaseException) -> None:
     The SDK re-raises a failed call's error from its retry wrapper (tenacity), which keeps
     that error in a `RetryError` held by the wrapper's own frames: a reference cycle through
     the error's traceback. Every frame in it also holds its caller's frame, up through this
-    provider to the job, so the cycle keeps the call's request body, the encoded photo and the
-    job's locals alive until the garbage collector's next full pass, which in a serving
-    process comes minutes apart. A call that failed fast is freed by a young pass; one that
-    timed out after a minute is old by then and waits for a full one. Clearing the frames
-    (what ``traceback.clear_frames`` does; a frame still running is left as it is) breaks
-    the cycle, so all of it is freed as soon as the error is.
+    provider to the job, so the cycle keeps the call's request body, the photo (decoded and
+    encoded) and the job's locals alive until the garbage collector's next full pass, which
+    in a serving process comes minutes apart. A call that failed fast is freed by a young
+    pass; one that timed out after a minute is old by then and waits for a full one. Clearing
+    the frames (what ``traceback.clear_frames`` does; a frame still running is left as it
+    is) breaks the cycle, so all of it is freed as soon as the error is.
     """
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
