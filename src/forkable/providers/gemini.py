@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -154,6 +155,30 @@ def is_daily_quota(exc: errors.APIError) -> bool:
     return False
 
 
+def release_frames(exc: BaseException) -> None:
+    """Drop the local variables of the finished frames an SDK error passed through.
+
+    The SDK re-raises a failed call's error from its retry wrapper (tenacity), which keeps
+    that error in a `RetryError` held by the wrapper's own frames: a reference cycle through
+    the error's traceback. Every frame in it also holds its caller's frame, up through this
+    provider to the job, so the cycle keeps the call's request body, the photo (decoded and
+    encoded) and the job's locals alive until the garbage collector's next full pass, which
+    in a serving process comes minutes apart. A call that failed fast is freed by a young
+    pass; one that timed out after a minute is old by then and waits for a full one. Clearing
+    the frames (what ``traceback.clear_frames`` does; a frame still running is left as it
+    is) breaks the cycle, so all of it is freed as soon as the error is.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        pending += (error.__cause__, error.__context__)
+
+
 class GeminiProvider:
     """Transforms a photo with a prompt through Gemini's generateContent."""
 
@@ -187,11 +212,15 @@ class GeminiProvider:
     def transform(self, request: TransformRequest) -> TransformResult:
         deadline = request.deadline or time.monotonic() + self.default_deadline_seconds
         data, mime_type = encode_input(request.image)
+        aspect = nearest_aspect_ratio(*request.image.size)
+        if request.consumable:
+            # The model gets the JPEG; the decoded photo (2 MB at 800 px, 36 MB at 12 MP) would
+            # otherwise stay in memory for the whole call, up to a minute when the model stalls.
+            request.image.close()
         contents: list[Any] = [
             types.Part.from_bytes(data=data, mime_type=mime_type),
             request.prompt,
         ]
-        aspect = nearest_aspect_ratio(*request.image.size)
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -206,14 +235,17 @@ class GeminiProvider:
                     config=self._config(aspect, timeout),
                 )
             except errors.APIError as exc:
+                release_frames(exc)
                 kind = self._log_try(attempt, exc.code, started)
                 delay = self._retry_after_error(exc, attempt, deadline)
-            except _TIMEOUTS:
+            except _TIMEOUTS as exc:
+                release_frames(exc)
                 kind = self._log_try(attempt, "timeout", started)
                 if time.monotonic() >= deadline:
                     raise ProviderError(DEADLINE, "the model did not answer in time") from None
                 delay = self._backoff_within(attempt, deadline, DEADLINE, "timeouts")
             except _TRANSPORT_ERRORS as exc:
+                release_frames(exc)
                 kind = self._log_try(attempt, type(exc).__name__, started)
                 delay = self._backoff_within(attempt, deadline, DOWN, f"connection failed: {exc}")
             else:
