@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from forkable import __version__
 from forkable.sites import Site
@@ -127,3 +128,47 @@ class PageCache:
         body = self._templates.get_template(name).render(values).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         return CachedPage(body=body, etag=etag)
+
+
+# The cached pages by path, as `forkable.web.pages` routes them.
+ANONYMOUS_PAGES = {"/": "landing.html", "/terms": "terms.html", "/privacy": "privacy.html"}
+
+
+class AnonymousPagesMiddleware:
+    """Answers a GET of a cached page that carries no credentials straight from the cache.
+
+    Such a request gets the anonymous page whatever the route would decide (no cookie, no
+    API key: no principal), so it need not pass FastAPI's router and exception layers, which
+    cost more than everything else it does. A request with any cookie or an Authorization
+    header goes the whole way, where a session is looked up and a bad key refused. Sits inside
+    site routing (which names the site) and everything that must see each response.
+    """
+
+    def __init__(self, app: ASGIApp, *, cache: PageCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            name = ANONYMOUS_PAGES.get(scope["path"])
+            site = scope.get("state", {}).get("site") if name is not None else None
+            if name is not None and site is not None:
+                anonymous, if_none_match = _read_headers(scope["headers"])
+                if anonymous:
+                    scope["endpoint"] = self  # labelled by its path, as its route would be
+                    page = self.cache.page(site, name)
+                    await page.response(if_none_match)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
+    """Whether a request carries no credentials (no cookie, no Authorization), and its
+    If-None-Match header."""
+    if_none_match = None
+    for name, value in headers:
+        if name in (b"cookie", b"authorization"):
+            return False, None
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+    return True, if_none_match

@@ -136,3 +136,19 @@ def test_each_site_has_its_own_pages(client: TestClient) -> None:
     sketch = client.get("/", headers={"host": "pencilsketch.localhost"})
     assert "ColoringBook AI" in coloring.text and "SketchMe" in sketch.text
     assert coloring.headers["etag"] != sketch.headers["etag"]
+
+
+def test_anonymous_pages_pass_every_outer_layer_and_are_counted_by_path(
+    client: TestClient,
+) -> None:
+    # Answered from memory before FastAPI's router, still inside instrumentation, site
+    # routing and the security headers.
+    response = client.get("/terms")
+    assert response.status_code == 200
+    assert response.headers["x-request-id"]
+    _assert_security_headers(response.headers)
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200, metrics.text
+    assert 'route="/terms",status="200"' in metrics.text.replace(" ", "")
+    unknown = client.get("/", headers={"host": "nosuchsite.localhost"})
+    assert unknown.status_code == 404  # no site, no page: routing answered first
