@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -326,10 +325,6 @@ def _lifespan(
         if access_log is not None:
             access_log.start()
         services.metrics.start()
-        # What start-up made (modules, templates, the app) lives as long as the process: out
-        # of the collector's way, a full collection has little left to scan, and no request
-        # waits tens of milliseconds for one.
-        gc.freeze()
         try:
             yield
         finally:

@@ -10,7 +10,7 @@ import uvicorn
 
 from forkable.allocator import tune_allocator
 from forkable.app import create_app
-from forkable.asgi import default_sites_path, open_registry
+from forkable.asgi import default_sites_path, open_registry, serving
 from forkable.cli.output import fail
 from forkable.db import Database
 from forkable.db.migrate import upgrade, wait_until_up_to_date
@@ -63,7 +63,7 @@ def run_server(
     names = ", ".join(site.id for site in registry)
     logger.info("serving %s on http://%s:%d", names, host, port)
     if workers == 1:
-        app = create_app(registry, settings, migrate=False)
+        app = serving(create_app(registry, settings, migrate=False))
         # Our logging (JSON or text) takes uvicorn's lines too; our middleware logs requests.
         uvicorn.run(
             app,
