@@ -219,19 +219,26 @@ def _reserve(
         "p_cap": policy.cap_micro_usd,
     }
     connection = session.connection()
-    if connection.execute(_RESERVE, parameters).rowcount == 1:
-        return
     day_row = select(SpendDay.spent_micro_usd + SpendDay.reserved_micro_usd).where(
         SpendDay.site_id == site_id, SpendDay.day == day
     )
-    committed = session.scalar(day_row)
-    if committed is None:
-        # The day's first generation on this site. Two first submits may race to add the
-        # row (PostgreSQL): the loser's insert does nothing, and both then reserve as usual.
-        connection.execute(_new_day(connection.dialect.name), {"p_site_id": site_id, "p_day": day})
+    committed = 0
+    # At most three tries, each after the day's row changed under us: the first submit of
+    # the day adds the row (two first submits may race to add it on PostgreSQL: the loser's
+    # insert does nothing), and a row committed by another submit between our UPDATE and
+    # our SELECT is reserved from on the next try, not mistaken for a full day.
+    for _ in range(3):
         if connection.execute(_RESERVE, parameters).rowcount == 1:
             return
-        committed = session.scalar(day_row) or 0
+        found = session.scalar(day_row)
+        if found is None:
+            connection.execute(
+                _new_day(connection.dialect.name), {"p_site_id": site_id, "p_day": day}
+            )
+            continue
+        committed = found
+        if committed + policy.estimate_micro_usd > policy.cap_micro_usd:
+            break
     raise _cap_reached(site_id, committed, policy, now)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from tests.factories import PASSWORD, photo_bytes, verify_by_mail_async
 from tests.integration.generations.conftest import MakeUser
 from tests.serving import run_async, serve_app_in_thread
@@ -275,6 +275,50 @@ class TestDailySpendCap:
         assert sum(isinstance(o, str) for o in more) == 2, more
         with services.database.session() as session:
             assert verify_all(session) == []
+
+    @pytest.mark.postgres
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_a_day_begun_by_another_submit_mid_look_is_reserved_from(
+        self, services: Services, make_user: MakeUser
+    ) -> None:
+        """The day's first two submits: the second's UPDATE finds no row, the first commits
+        the row, then the second looks. It must reserve, not call a near-empty day full."""
+        policy = AdmissionPolicy(
+            per_minute=6, daily_cap_usd=100.0, cost_tokens=1, estimated_cost_usd=ESTIMATE
+        )
+        first, second = make_user(3), make_user(3)
+        image = validate_image(photo_bytes(size=64), max_bytes=10_000_000)
+
+        def submit(principal: Principal) -> str:
+            return service.submit(
+                services.database,
+                services.store,
+                principal,
+                image=image,
+                style=None,
+                policy=policy,
+                idempotency_key=None,
+            ).generation.id
+
+        first_done: list[str] = []
+
+        def first_submit_commits_now(*args: object) -> None:
+            statement = str(args[2])
+            looks = statement.lstrip().startswith("SELECT") and "spend_days" in statement
+            if looks and not first_done:
+                first_done.append("running")
+                with ThreadPoolExecutor(1) as pool:
+                    first_done.append(pool.submit(submit, first).result())
+
+        event.listen(services.database.engine, "before_cursor_execute", first_submit_commits_now)
+        try:
+            second_id = submit(second)
+        finally:
+            event.remove(
+                services.database.engine, "before_cursor_execute", first_submit_commits_now
+            )
+        assert len(first_done) == 2 and second_id != first_done[1]
+        assert _spend_today(services) == (2 * round(ESTIMATE * MICRO_USD), 0)
 
     def test_a_free_filter_site_reserves_nothing(
         self, services: Services, make_user: MakeUser
