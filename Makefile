@@ -27,8 +27,12 @@ install-test: $(TEST_STAMP)  ## the venv with the package and its test tools
 run: $(STAMP)  ## serve examples/coloringbook on http://127.0.0.1:8000
 	$(BIN)/forkable serve examples/coloringbook --host 127.0.0.1 --port 8000
 
+# Two test processes (pytest-xdist): the tests mostly wait on servers, browsers and databases,
+# so two halve the run on a 2-core machine. TEST_PROCESSES=0 runs them in this one process.
+TEST_PROCESSES ?= 2
+
 test: $(TEST_STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 
 # Known vulnerabilities in the installed packages (pip-audit against OSV) fail. An audit that
 # cannot reach its service fails too, unless AUDIT_ALLOW_UNREACHABLE=1 (for machines without

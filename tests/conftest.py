@@ -28,6 +28,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "FORKABLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_TEST_URL = os.environ.get("FORKABLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# pytest-xdist names its processes gw0, gw1, ...; each counts its rate limits in its own
+# Redis database (15, 14, ...) so that parallel tests never share a window.
+XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 CHROMIUM = os.environ.get("FORKABLE_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -91,7 +94,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def redis_url() -> str:
     if not _port_open("127.0.0.1", 6379):
         missing_service("Redis not reachable at 127.0.0.1:6379")
-    return REDIS_TEST_URL
+    base, database = REDIS_TEST_URL.rsplit("/", 1)
+    return f"{base}/{int(database) - XDIST_WORKER}"
 
 
 @pytest.fixture
