@@ -20,6 +20,14 @@ Kept because it is worth more than 5% of a generation: measured on the embedded 
 1600-px photo took 10.4 ms longer (median of 10 paired rounds), 5.6% of its 186 ms wall time,
 and 16 ms more CPU.
 
+Free memory given back: with these thresholds glibc keeps what a busy minute freed inside its
+heaps (only 64 MB free at a heap's top goes back), so resident memory creeps up in steps each
+time more work than ever before is in flight, and stays there. Measured in an hour-long soak
+(benchmarks/soak.py, 2026-12-07): 224 -> 233 and 223 -> 237 MB, about 6 KB per generation,
+of which `malloc_trim(0)` at the end gave back 15 MB: free heap, not memory in use. So serving
+and worker processes hand the free pages back once a minute (`MemoryReleaser`); the next
+photos reuse the heap's layout and fault in only the pages they touch.
+
 An operator's own `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` is
 left as it is, and other C libraries (musl in Alpine images) are not touched. Called when
 `forkable serve` and `forkable worker` start (before any thread) and when an app starts
@@ -36,6 +44,8 @@ import platform
 import sys
 from collections.abc import Mapping
 
+from forkable.periodic import Periodic
+
 logger = logging.getLogger(__name__)
 
 # From <malloc.h>.
@@ -46,6 +56,7 @@ _M_ARENA_MAX = -8
 ARENAS = 2
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
+RELEASE_EVERY_SECONDS = 60.0
 _THRESHOLD_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
@@ -69,6 +80,26 @@ def tune_allocator(environ: Mapping[str, str] | None = None) -> list[str]:
         else:
             logger.warning("could not set the memory allocator's thresholds")
     return done
+
+
+def release_free_memory() -> bool:
+    """Give the free pages of every heap back to the system (`malloc_trim(0)`).
+
+    Returns False off glibc. Takes each arena's lock while it walks the arena: a few
+    milliseconds for a serving process's few hundred megabytes.
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def memory_releaser(every: float = RELEASE_EVERY_SECONDS) -> Periodic | None:
+    """A thread that calls `release_free_memory` every ``every`` seconds; None off glibc."""
+    if _glibc() is None:
+        return None
+    return Periodic("forkable-memory-release", every, release_free_memory)
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from forkable.allocator import tune_allocator
+from forkable.allocator import memory_releaser, tune_allocator
 from forkable.app import build_worker
 from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
@@ -57,9 +57,14 @@ def run_worker(
         server.start()
         logger.info("worker metrics on http://%s:%d/metrics", metrics_host, server.port)
     logger.info("worker %s: generations of %s, %d at a time", worker.owner, names, concurrency)
+    releaser = memory_releaser()
+    if releaser is not None:
+        releaser.start()
     try:
         worker.run()
     finally:
+        if releaser is not None:
+            releaser.stop()
         if server is not None:
             server.stop()
         worker.close()
