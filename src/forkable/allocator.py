@@ -25,7 +25,8 @@ heaps (only 64 MB free at a heap's top goes back), so resident memory creeps up 
 time more work than ever before is in flight, and stays there. Measured in an hour-long soak
 (benchmarks/soak.py, 2026-12-07): 224 -> 233 and 223 -> 237 MB, about 6 KB per generation,
 of which `malloc_trim(0)` at the end gave back 15 MB: free heap, not memory in use. So serving
-and worker processes hand the free pages back once a minute (`MemoryReleaser`); the next
+and worker processes hand the free pages back every `RELEASE_EVERY_SECONDS` (10 s:
+`release_free_memory`, well under a millisecond); the next
 photos reuse the heap's layout and fault in only the pages they touch.
 
 An operator's own `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` is
@@ -44,8 +45,6 @@ import platform
 import sys
 from collections.abc import Mapping
 
-from forkable.periodic import Periodic
-
 logger = logging.getLogger(__name__)
 
 # From <malloc.h>.
@@ -56,7 +55,7 @@ _M_ARENA_MAX = -8
 ARENAS = 2
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
-RELEASE_EVERY_SECONDS = 60.0
+RELEASE_EVERY_SECONDS = 10.0
 _THRESHOLD_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
@@ -93,13 +92,6 @@ def release_free_memory() -> bool:
         return False
     libc.malloc_trim(0)
     return True
-
-
-def memory_releaser(every: float = RELEASE_EVERY_SECONDS) -> Periodic | None:
-    """A thread that calls `release_free_memory` every ``every`` seconds; None off glibc."""
-    if _glibc() is None:
-        return None
-    return Periodic("forkable-memory-release", every, release_free_memory)
 
 
 @functools.cache

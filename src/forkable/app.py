@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from forkable import __version__
 from forkable.accounts.passwords import Passwords
-from forkable.allocator import memory_releaser, tune_allocator
+from forkable.allocator import RELEASE_EVERY_SECONDS, release_free_memory, tune_allocator
 from forkable.db import Database, events
 from forkable.db.migrate import upgrade
 from forkable.db.sync import sync_sites
@@ -306,7 +306,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tune_allocator()  # every serving process, uvicorn's workers included
-        releaser = memory_releaser()
+        releaser = Periodic("forkable-memory-release", RELEASE_EVERY_SECONDS, release_free_memory)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate:
             upgrade(database)
@@ -326,13 +326,11 @@ def _lifespan(
         if access_log is not None:
             access_log.start()
         services.metrics.start()
-        if releaser is not None:
-            releaser.start()
+        releaser.start()
         try:
             yield
         finally:
-            if releaser is not None:
-                releaser.stop()
+            releaser.stop()
             if access_log is not None:
                 access_log.close()
             if alerts is not None:

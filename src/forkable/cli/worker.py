@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from forkable.allocator import memory_releaser, tune_allocator
+from forkable.allocator import RELEASE_EVERY_SECONDS, release_free_memory, tune_allocator
 from forkable.app import build_worker
 from forkable.asgi import default_sites_path, open_registry
 from forkable.cli.output import fail
@@ -14,6 +14,7 @@ from forkable.db import Database
 from forkable.db.sync import sync_sites
 from forkable.observability.logs import configure_logging
 from forkable.observability.metrics_server import MetricsServer
+from forkable.periodic import Periodic
 from forkable.settings import check_production, load_settings, shared_limits_problem
 from forkable.workers.engine import QueueNeedsPostgres
 
@@ -57,14 +58,12 @@ def run_worker(
         server.start()
         logger.info("worker metrics on http://%s:%d/metrics", metrics_host, server.port)
     logger.info("worker %s: generations of %s, %d at a time", worker.owner, names, concurrency)
-    releaser = memory_releaser()
-    if releaser is not None:
-        releaser.start()
+    releaser = Periodic("forkable-memory-release", RELEASE_EVERY_SECONDS, release_free_memory)
+    releaser.start()
     try:
         worker.run()
     finally:
-        if releaser is not None:
-            releaser.stop()
+        releaser.stop()
         if server is not None:
             server.stop()
         worker.close()
