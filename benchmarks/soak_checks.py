@@ -3,6 +3,7 @@ resident memory, and the command-line tools an operator would run."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sqlite3
@@ -208,6 +209,9 @@ def unfinished_generations(data_dir: Path) -> int:
 # --- resident memory -------------------------------------------------------------------------
 
 
+INTERVAL_SAMPLES = 5  # every 10 s at the soak's 2-s sampling
+
+
 @dataclass(frozen=True)
 class Sample:
     at: float  # seconds since the run started
@@ -238,6 +242,9 @@ class Growth:
     kb_per_minute: float | None
     start_mb: float
     end_mb: float
+    # Sen's 95% interval of bytes_per_generation: how finely the run can tell growth apart.
+    low: float | None = None
+    high: float | None = None
 
 
 def theil_sen(xs: list[float], ys: list[float]) -> float:
@@ -256,6 +263,22 @@ def theil_sen(xs: list[float], ys: list[float]) -> float:
     return statistics.median(slopes)
 
 
+def sen_interval(xs: list[float], ys: list[float], z: float = 1.96) -> tuple[float, float]:
+    """Sen's confidence interval of the Theil-Sen slope: the pairwise slopes ranked, and the
+    ones ``z`` standard deviations of Kendall's statistic either side of the median."""
+    slopes = sorted(
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    )
+    n = len(xs)
+    spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
+    lower = max(0, math.floor((len(slopes) - spread) / 2))
+    upper = min(len(slopes) - 1, math.ceil((len(slopes) + spread) / 2))
+    return slopes[lower], slopes[upper]
+
+
 def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float) -> Growth | None:
     """The line through a segment's samples from ``warmup`` seconds after its start until
     the traffic stopped (``until``): the drain after it makes no images to fit against."""
@@ -269,9 +292,12 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
     done = [float(s.finished) for s in fitted]
     rss = [s.rss_kb * 1024.0 for s in fitted]
     times = [s.at for s in fitted]
-    per_generation = None
+    per_generation = low = high = None
     if max(done) > min(done):
         per_generation = theil_sen(done, rss)
+        # One sample in every INTERVAL_SAMPLES for the interval: samples 2 s apart share the
+        # work in flight, and the interval assumes independent points.
+        low, high = sen_interval(done[::INTERVAL_SAMPLES], rss[::INTERVAL_SAMPLES])
     per_second = theil_sen(times, rss)
     return Growth(
         segment=segment,
@@ -283,6 +309,8 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
         # Medians of the first and last five samples: one sample may be a hash's spike.
         start_mb=statistics.median(s.rss_kb for s in fitted[:5]) / 1024,
         end_mb=statistics.median(s.rss_kb for s in fitted[-5:]) / 1024,
+        low=low,
+        high=high,
     )
 
 
