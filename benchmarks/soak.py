@@ -38,9 +38,11 @@ import httpx
 from common import load_average, machine, percentile, today, write_section
 from flow import jpeg, photo, server_env, site_copy
 from soak_checks import (
+    PAGE_CACHE_KB,
     Command,
     Growth,
     Sample,
+    database_file,
     finished_generations,
     fit_growth,
     forkable,
@@ -158,7 +160,8 @@ def sample_memory(
         if rss is None or finished is None:
             continue
         at = round(time.monotonic() - timeline.started, 1)
-        samples.append(Sample(at, server.starts, rss, finished))
+        database_kb = database_file(data_dir).stat().st_size // 1024
+        samples.append(Sample(at, server.starts, rss, finished, database_kb))
 
 
 def load_sampler(loads: list[float], stop: threading.Event) -> None:
@@ -213,13 +216,19 @@ def route_table(calls: list[Call]) -> list[dict[str, Any]]:
     return rows
 
 
-def memory_verdict(growths: list[Growth], seconds: float) -> dict[str, Any]:
+def memory_verdict(growths: list[Growth], seconds: float, database_kb: int) -> dict[str, Any]:
     judged = seconds >= JUDGE_MEMORY_FROM
     fitted = [g for g in growths if g.bytes_per_generation is not None and g.generations >= 50]
     worst = max((g.bytes_per_generation or 0.0 for g in fitted), default=None)
     if not judged:
         verdict = (
             f"not judged: a {seconds:.0f} s run is too short (judged from {JUDGE_MEMORY_FROM} s)"
+        )
+        ok = True
+    elif not fitted and database_kb < PAGE_CACHE_KB:
+        verdict = (
+            f"not judged: the database ({database_kb} KB) never outgrew SQLite's page caches "
+            f"({PAGE_CACHE_KB} KB a connection), which grow with it; run longer (--seconds 3600)"
         )
         ok = True
     elif not fitted:
@@ -318,8 +327,10 @@ def markdown(report: dict[str, Any]) -> str:
         "refused or cut off in it are listed apart, not as 5xx. Memory growth is the "
         "Theil-Sen slope (the median of pairwise slopes, blind to the 64 MiB spikes of "
         "password hashes) of VmRSS sampled every 2 s against generations finished, after a "
-        f"warm-up of {report['warmup']:.0f} s (while a fresh process's caches fill), fitted "
-        "separately before and after the restart.",
+        f"warm-up: {report['warmup']:.0f} s into each segment and once the database is larger "
+        f"than SQLite's page cache ({PAGE_CACHE_KB} KB for each of the pool's connections, "
+        "which grow with the database until then); fitted separately before and after the "
+        "restart, with Sen's 95% interval from one sample in five.",
     ]
     return "\n".join(lines)
 
@@ -474,7 +485,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     )
     until = timeline.marks["traffic stopped"]
     growths = [g for g in (fit_growth(samples, s, args.warmup, until) for s in (1, 2)) if g]
-    verdict = memory_verdict(growths, args.seconds)
+    verdict = memory_verdict(
+        growths, args.seconds, max((s.database_kb for s in samples), default=0)
+    )
     requests = request_summary(calls, timeline)
     report: dict[str, Any] = {
         "command": " ".join(["benchmarks/soak.py", *sys.argv[1:]]),
