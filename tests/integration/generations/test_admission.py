@@ -31,7 +31,7 @@ from forkable.generations.admission import (
     TooFast,
 )
 from forkable.generations.models import Generation, SpendDay
-from forkable.generations.uploads import validate_image
+from forkable.generations.uploads import ValidatedImage, validate_image
 from forkable.generations.verify import verify_all
 from forkable.ledger.book import credit, get_balance
 from forkable.ledger.models import EntryKind
@@ -201,6 +201,21 @@ class TestPerMinuteLimit:
             run_async(scenario(base))
 
 
+def _submit_one(
+    services: Services, policy: AdmissionPolicy, principal: Principal, image: ValidatedImage
+) -> str:
+    """One submit straight on the service; the new generation's id."""
+    return service.submit(
+        services.database,
+        services.store,
+        principal,
+        image=image,
+        style=None,
+        policy=policy,
+        idempotency_key=None,
+    ).generation.id
+
+
 def _submit_at_once(
     services: Services, policy: AdmissionPolicy, principals: list[Principal]
 ) -> list[str | Exception]:
@@ -211,18 +226,9 @@ def _submit_at_once(
     def submit(principal: Principal) -> str | Exception:
         start.wait()
         try:
-            submitted = service.submit(
-                services.database,
-                services.store,
-                principal,
-                image=image,
-                style=None,
-                policy=policy,
-                idempotency_key=None,
-            )
+            return _submit_one(services, policy, principal, image)
         except Exception as exc:
             return exc
-        return submitted.generation.id
 
     with ThreadPoolExecutor(len(principals)) as pool:
         return list(pool.map(submit, principals))
@@ -290,15 +296,7 @@ class TestDailySpendCap:
         image = validate_image(photo_bytes(size=64), max_bytes=10_000_000)
 
         def submit(principal: Principal) -> str:
-            return service.submit(
-                services.database,
-                services.store,
-                principal,
-                image=image,
-                style=None,
-                policy=policy,
-                idempotency_key=None,
-            ).generation.id
+            return _submit_one(services, policy, principal, image)
 
         first_done: list[str] = []
 
