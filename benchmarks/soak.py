@@ -71,8 +71,9 @@ GROWTH_TARGET = 1024  # bytes of resident memory per generation, after warm-up
 # Seconds: a shorter run is too short to judge its memory (two segments, each warming up).
 JUDGE_MEMORY_FROM = 600
 # A fresh process's memory in use climbs for its first minutes while its caches fill (SQLite's
-# page cache per pooled connection, compiled statements, templates, the thread pool) and then
-# holds: 2026-12-07, both segments of a 10-minute run level off within 180 s.
+# page cache per pooled connection, compiled statements, templates, the thread pool). The
+# shortest climb seen (2026-12-07, 10-minute runs) took 180 s; a process restarted on a 3.5 MB
+# database climbed for about 18 minutes (docs/benchmarks.md "Soak"), not yet explained.
 WARMUP_SECONDS = 180.0
 RESTART_GRACE = 2.0  # seconds after the restarted server answered /healthz
 
