@@ -49,6 +49,7 @@ from soak_checks import (
     read_outcomes,
     read_tokens,
     rss_kb,
+    sqlite_kb,
     trimmed_rss,
     unfinished_generations,
 )
@@ -162,7 +163,8 @@ def sample_memory(
             continue
         at = round(time.monotonic() - timeline.started, 1)
         database_kb = database_file(data_dir).stat().st_size // 1024
-        samples.append(Sample(at, server.starts, rss, finished, database_kb))
+        sqlite = sqlite_kb(server.url)
+        samples.append(Sample(at, server.starts, rss, finished, database_kb, sqlite))
 
 
 def load_sampler(loads: list[float], stop: threading.Event) -> None:

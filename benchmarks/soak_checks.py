@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from soak_traffic import Ledger
 
 # --- commands --------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ class Sample:
     rss_kb: int
     finished: int  # generations finished by then (across both processes)
     database_kb: int = 0  # the SQLite file's size then
+    sqlite_kb: int | None = None  # the heap SQLite held in the server then (its page caches)
 
 
 def rss_kb(pid: int) -> int | None:
@@ -234,6 +236,18 @@ def rss_kb(pid: int) -> int | None:
                 return int(line.split()[1])
     except OSError:
         return None
+    return None
+
+
+def sqlite_kb(url: str) -> int | None:
+    """The heap SQLite holds in the server, from its `/metrics` (None when not answered)."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("forkable_sqlite_memory_bytes{"):
+            return int(float(line.rsplit(" ", 1)[1])) // 1024
     return None
 
 

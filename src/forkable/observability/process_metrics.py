@@ -55,6 +55,13 @@ class ProcessMetrics:
             registry=r,
             multiprocess_mode="liveall",
         ).labels(role)
+        self.sqlite_memory = Gauge(
+            "forkable_sqlite_memory_bytes",
+            "Heap SQLite holds in the process (page caches, schemas, statements), bytes.",
+            ["role"],
+            registry=r,
+            multiprocess_mode="liveall",
+        ).labels(role)
         self.host_limit = Gauge(
             "forkable_host_memory_limit_bytes",
             "Memory the process's container may use: its cgroup limit, else the machine's.",
@@ -102,6 +109,7 @@ class ProcessMetrics:
                 (self.resident, process_stats.resident_bytes()),
                 (self.open_fds, process_stats.open_fds()),
                 (self.max_fds, process_stats.max_fds()),
+                (self.sqlite_memory, process_stats.sqlite_memory_bytes()),
                 (self.host_limit, self._host_limit),
             ):
                 if reading is not None:

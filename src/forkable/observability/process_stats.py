@@ -8,12 +8,15 @@ Every reading is a handful of small file reads, cheap enough for each scrape.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import os
+import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 try:
@@ -49,6 +52,34 @@ def open_fds(proc: Path = PROC_SELF) -> int | None:
         return len(os.listdir(proc / "fd"))
     except OSError:
         return None
+
+
+def sqlite_memory_bytes() -> int | None:
+    """Heap that SQLite holds in this process now: page caches, schemas, compiled statements.
+
+    ``sqlite3_memory_used()`` of the library Python's ``sqlite3`` module runs on. None when the
+    process has not loaded that module (it does not use SQLite) or the library does not export
+    the call.
+    """
+    memory_used = _sqlite_memory_used()
+    return None if memory_used is None else int(memory_used())
+
+
+@functools.cache
+def _sqlite_memory_used() -> Callable[[], int] | None:
+    module = sys.modules.get("_sqlite3")
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return None
+    try:
+        # The extension's own handle: its symbol lookup covers the libsqlite3 it was linked
+        # against (or the copy built into it), the instance whose allocations count here.
+        memory_used = ctypes.CDLL(path).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    memory_used.argtypes = []
+    memory_used.restype = ctypes.c_int64
+    return memory_used  # type: ignore[no-any-return]
 
 
 def max_fds() -> int | None:

@@ -183,6 +183,7 @@ def test_the_dashboard_has_the_machine_and_database_row() -> None:
         "forkable_process_cpu_seconds_total",
         "forkable_process_resident_memory_bytes",
         "forkable_host_memory_limit_bytes",
+        "forkable_sqlite_memory_bytes",
         "forkable_process_open_fds",
         "forkable_python_gc_collections_total",
         "forkable_python_gc_pause_seconds_bucket",

@@ -108,6 +108,11 @@ def test_two_workers_show_their_process_and_database_metrics(
         limits = _by_pid(found, "forkable_process_max_fds", "web")
         assert set(fds) == set(memory) == set(limits)
         assert all(0 < fds[pid] <= limits[pid] for pid in fds)
+        if database_url.startswith("sqlite"):
+            # Each worker's own SQLite heap: its connections' page caches.
+            sqlite = _by_pid(found, "forkable_sqlite_memory_bytes", "web")
+            assert set(sqlite) == set(memory)
+            assert all(0 < sqlite[pid] < memory[pid] for pid in sqlite)
         # Counters are summed over the workers.
         assert value(found, "forkable_process_cpu_seconds_total", role="web") > 0
         assert value(found, "forkable_host_memory_limit_bytes", role="web") > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sqlite3
 import sys
 
 import pytest
@@ -16,7 +17,9 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /
 @linux
 def test_a_scrape_reads_the_process_now() -> None:
     metrics = Metrics(role="worker")
-    found = exported(metrics)
+    with sqlite3.connect(":memory:") as db:  # a process that uses SQLite
+        db.execute("CREATE TABLE t (x)")
+        found = exported(metrics)
     role = (("role", "worker"),)
     assert found[("forkable_process_cpu_seconds_total", role)] > 0
     assert found[("forkable_process_resident_memory_bytes", role)] > 10_000_000
@@ -24,6 +27,7 @@ def test_a_scrape_reads_the_process_now() -> None:
         0 < found[("forkable_process_open_fds", role)] <= found[("forkable_process_max_fds", role)]
     )
     assert found[("forkable_host_memory_limit_bytes", role)] > 0
+    assert found[("forkable_sqlite_memory_bytes", role)] > 0
     burnt = sum(i * i for i in range(300_000))
     assert burnt > 0
     assert (

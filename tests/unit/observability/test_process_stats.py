@@ -94,3 +94,26 @@ def test_gc_pauses_are_counted_while_started() -> None:
     assert sum(buckets) == count
     gc.collect()
     assert pauses.totals[0] == count  # stopped: the hook is gone
+
+
+def test_sqlite_memory_counts_the_page_cache_of_open_connections(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x TEXT)")
+        db.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(1000)])
+    before = process_stats.sqlite_memory_bytes()
+    assert before is not None
+    readers = [sqlite3.connect(path) for _ in range(2)]
+    try:
+        for reader in readers:
+            reader.execute("SELECT SUM(LENGTH(x)) FROM t").fetchone()
+        # About 1 MB of pages in each connection's own cache.
+        reading = process_stats.sqlite_memory_bytes()
+        assert reading is not None and reading - before > 2 * 900_000
+    finally:
+        for reader in readers:
+            reader.close()
+    after = process_stats.sqlite_memory_bytes()
+    assert after is not None and after < reading - 2 * 900_000
