@@ -79,7 +79,7 @@ def _sqlite_memory_used() -> Callable[[], int] | None:
         return None
     memory_used.argtypes = []
     memory_used.restype = ctypes.c_int64
-    return memory_used  # type: ignore[no-any-return]
+    return memory_used
 
 
 def max_fds() -> int | None:
