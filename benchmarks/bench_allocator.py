@@ -16,7 +16,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -41,18 +41,22 @@ MODES = ("tuned (as shipped)", "glibc defaults")
 RULE = 0.05  # keep an optimisation worth more than 5% of a generation's wall time
 
 
-def server_env(mode: str) -> dict[str, str]:
-    if mode == MODES[0]:
-        return {}
+def with_sitecustomize(folder: Path) -> dict[str, str]:
+    """The environment of a server that runs ``folder``'s sitecustomize at start-up."""
     # The server's own modules come from this same PYTHONPATH (the worktree's src, if set).
     inherited = os.environ.get("PYTHONPATH", "")
-    return {"PYTHONPATH": f"{UNTUNED}:{inherited}" if inherited else str(UNTUNED)}
+    return {"PYTHONPATH": f"{folder}:{inherited}" if inherited else str(folder)}
+
+
+ALLOCATOR_MODES = {MODES[0]: {}, MODES[1]: with_sitecustomize(UNTUNED)}
 
 
 @contextmanager
-def started(folder: Path, mode: str, uploads: list[Upload], reps: int) -> Iterator[Site]:
-    """A fresh server in ``mode`` with a signed-up user, warmed up."""
-    served = served_site(folder, workers=WORKERS, settings=SITE_SETTINGS, env=server_env(mode))
+def started(
+    folder: Path, env: Mapping[str, str], uploads: list[Upload], reps: int
+) -> Iterator[Site]:
+    """A fresh server started with ``env`` and a signed-up user, warmed up."""
+    served = served_site(folder, workers=WORKERS, settings=SITE_SETTINGS, env=env)
     with served as (server, data):
         user = ApiUser(server.url, "bench@example.com")
         grant(data, user.email, 2 + len(uploads) * reps)
@@ -65,23 +69,59 @@ def started(folder: Path, mode: str, uploads: list[Upload], reps: int) -> Iterat
             user.close()
 
 
-def run_round(folder: Path, uploads: list[Upload], reps: int, number: int) -> dict[str, list[Pair]]:
-    """Both servers up at once; each photo goes to one then the other, the first alternating,
-    so that the machine's drift falls on both alike."""
-    pairs: dict[str, list[Pair]] = {mode: [] for mode in MODES}
+def run_round(
+    folder: Path,
+    modes: Mapping[str, Mapping[str, str]],
+    uploads: list[Upload],
+    reps: int,
+    number: int,
+    after_each: Callable[[Mapping[str, Site]], None] | None = None,
+) -> dict[str, list[Pair]]:
+    """Both servers (``modes``: name -> environment) up at once; each photo goes to one then
+    the other, the first alternating, so that the machine's drift falls on both alike.
+    ``after_each`` looks at both servers after each photo."""
+    names = list(modes)
+    pairs: dict[str, list[Pair]] = {mode: [] for mode in names}
     with ExitStack() as stack:
         sites = {
-            mode: stack.enter_context(started(folder / str(i), mode, uploads, reps))
-            for i, mode in enumerate(MODES)
+            mode: stack.enter_context(started(folder / str(i), env, uploads, reps))
+            for i, (mode, env) in enumerate(modes.items())
         }
         turn = 0
         for _ in range(reps):
             for upload in uploads:
-                order = MODES if turn % 2 == 0 else MODES[::-1]
+                order = names if turn % 2 == 0 else names[::-1]
                 turn += 1
                 for mode in order:
                     pairs[mode].append(one_pair(sites[mode], upload, number))
+                if after_each is not None:
+                    after_each(sites)
     return pairs
+
+
+def paired_rounds(
+    modes: Mapping[str, Mapping[str, str]],
+    uploads: list[Upload],
+    reps: int,
+    rounds: int,
+    after_each: Callable[[Mapping[str, Site]], None] | None = None,
+) -> tuple[dict[str, list[Pair]], list[float]]:
+    """Every round's pairs by mode, and per round the second mode's median overhead minus
+    the first's."""
+    first, second = modes
+    results: dict[str, list[Pair]] = {mode: [] for mode in modes}
+    gains: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for number in range(rounds):
+            pairs = run_round(
+                Path(tmp) / f"round-{number}", modes, uploads, reps, number, after_each
+            )
+            mine = {mode: median_ms([p.overhead for p in pairs[mode]]) for mode in modes}
+            for mode in modes:
+                results[mode] += pairs[mode]
+            gains.append(mine[second] - mine[first])
+            print(f"round {number + 1} overheads ms: {mine}", flush=True)
+    return results, gains
 
 
 def median_ms(values: list[float]) -> float:
@@ -180,16 +220,7 @@ def main() -> None:
     load_before = load_average()
     uploads = make_uploads()
     direct_filter(uploads[0].image)  # warm up OpenCV and numpy
-    results: dict[str, list[Pair]] = {mode: [] for mode in MODES}
-    gains: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for number in range(args.rounds):
-            pairs = run_round(Path(tmp) / f"round-{number}", uploads, args.reps, number)
-            mine = {mode: median_ms([p.overhead for p in pairs[mode]]) for mode in MODES}
-            for mode in MODES:
-                results[mode] += pairs[mode]
-            gains.append(mine[MODES[1]] - mine[MODES[0]])
-            print(f"round {number + 1} overheads ms: {mine}", flush=True)
+    results, gains = paired_rounds(ALLOCATOR_MODES, uploads, args.reps, args.rounds)
     body, _, _ = report(results, gains, args, (load_before, load_average()))
     write_section("allocator", body)
     print(body)
