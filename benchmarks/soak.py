@@ -38,6 +38,8 @@ import httpx
 from common import load_average, machine, percentile, today, write_section
 from flow import jpeg, photo, server_env, site_copy
 from soak_checks import (
+    GROWTH_TARGET,
+    JUDGE_MEMORY_FROM,
     PAGE_CACHE_KB,
     Command,
     Growth,
@@ -46,6 +48,7 @@ from soak_checks import (
     finished_generations,
     fit_growth,
     forkable,
+    memory_verdict,
     read_outcomes,
     read_tokens,
     rss_kb,
@@ -68,9 +71,6 @@ SITE_SETTINGS = {"daily_spend_cap_usd": "100000"}
 PHOTO_SIDE = 800
 BACKUP_AT, KILL_AT = 0.25, 0.5  # fractions of the run
 ANSWERED_TARGET = 0.999
-GROWTH_TARGET = 1024  # bytes of resident memory per generation, after warm-up
-# Seconds: a shorter run is too short to judge its memory (two segments, each warming up).
-JUDGE_MEMORY_FROM = 600
 # A fresh process's memory in use climbs for its first minutes while its caches fill (SQLite's
 # page cache per pooled connection, compiled statements, templates, the thread pool). The
 # shortest climb seen (2026-12-07, 10-minute runs) took 180 s; a process restarted on a 3.5 MB
@@ -219,46 +219,6 @@ def route_table(calls: list[Call]) -> list[dict[str, Any]]:
     return rows
 
 
-def memory_verdict(growths: list[Growth], seconds: float, database_kb: int) -> dict[str, Any]:
-    judged = seconds >= JUDGE_MEMORY_FROM
-    fitted = [g for g in growths if g.bytes_per_generation is not None and g.generations >= 50]
-    worst = max((g.bytes_per_generation or 0.0 for g in fitted), default=None)
-    if not judged:
-        verdict = (
-            f"not judged: a {seconds:.0f} s run is too short (judged from {JUDGE_MEMORY_FROM} s)"
-        )
-        ok = True
-    elif not fitted and database_kb < PAGE_CACHE_KB:
-        verdict = (
-            f"not judged: the database ({database_kb} KB) never outgrew SQLite's page caches "
-            f"({PAGE_CACHE_KB} KB a connection), which grow with it; run longer (--seconds 3600)"
-        )
-        ok = True
-    elif not fitted:
-        verdict = "not judged: too few generations after the warm-up"
-        ok = False
-    elif any((g.low or 0.0) > GROWTH_TARGET for g in fitted):
-        ok = False
-        verdict = f"GROWING: worst segment {worst:.0f} B/generation, above the target"
-    elif all((g.high or 0.0) < GROWTH_TARGET for g in fitted):
-        ok = True
-        verdict = f"flat: worst segment {worst:.0f} B/generation, below the target"
-    else:
-        # Resident memory swings by megabytes with the work in flight: a short fit cannot
-        # tell 1 KB per generation from none. Longer runs narrow the interval.
-        ok = True
-        verdict = (
-            f"not resolved: worst segment {worst:.0f} B/generation, but its 95% interval "
-            f"holds {GROWTH_TARGET} B; run longer to tell"
-        )
-    return {
-        "judged": judged,
-        "ok": ok,
-        "verdict": verdict,
-        "worst_bytes_per_generation": worst,
-    }
-
-
 def markdown(report: dict[str, Any]) -> str:
     req = report["requests"]
     tok = report["tokens"]
@@ -333,7 +293,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"warm-up: {report['warmup']:.0f} s into each segment and once the database is larger "
         f"than SQLite's page cache ({PAGE_CACHE_KB} KB for each of the pool's connections, "
         "which grow with the database until then); fitted separately before and after the "
-        "restart, with Sen's 95% interval from one sample in five.",
+        "restart, with Sen's 95% interval (of all the slopes, counting one sample in five as independent).",
     ]
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from soak_traffic import Ledger
@@ -210,6 +211,9 @@ def unfinished_generations(data_dir: Path) -> int:
 # --- resident memory -------------------------------------------------------------------------
 
 
+GROWTH_TARGET = 1024  # bytes of resident memory per generation, after warm-up
+# Seconds: a shorter run is too short to judge its memory (two segments, each warming up).
+JUDGE_MEMORY_FROM = 600
 INTERVAL_SAMPLES = 5  # every 10 s at the soak's 2-s sampling
 # SQLite's page cache, per pooled connection (its default `cache_size` of -2000): each of the
 # pool's five connections keeps up to this much of the database in memory. Until the database
@@ -284,19 +288,29 @@ def theil_sen(xs: list[float], ys: list[float]) -> float:
     return statistics.median(slopes)
 
 
-def sen_interval(xs: list[float], ys: list[float], z: float = 1.96) -> tuple[float, float]:
+def sen_interval(
+    xs: list[float], ys: list[float], z: float = 1.96, every: int = 1
+) -> tuple[float, float]:
     """Sen's confidence interval of the Theil-Sen slope: the pairwise slopes ranked, and the
-    ones ``z`` standard deviations of Kendall's statistic either side of the median."""
+    ones ``z`` standard deviations of Kendall's statistic either side of the median.
+
+    Only one point in ``every`` counts as independent (samples close in time share the work in
+    flight): the share of slopes the interval leaves out is that of ``len(xs) / every`` points,
+    taken from all the slopes, so the interval always holds `theil_sen`'s estimate.
+    """
     slopes = sorted(
         (ys[j] - ys[i]) / (xs[j] - xs[i])
         for i in range(len(xs))
         for j in range(i + 1, len(xs))
         if xs[j] != xs[i]
     )
-    n = len(xs)
+    n = len(xs) / every
+    pairs = n * (n - 1) / 2
     spread = z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
-    lower = max(0, math.floor((len(slopes) - spread) / 2))
-    upper = min(len(slopes) - 1, math.ceil((len(slopes) + spread) / 2))
+    inside = min(1.0, spread / pairs) if pairs > 0 else 1.0
+    last = len(slopes) - 1
+    lower = max(0, math.floor(len(slopes) * (1 - inside) / 2))
+    upper = min(last, math.ceil(len(slopes) * (1 + inside) / 2))
     return slopes[lower], slopes[upper]
 
 
@@ -318,9 +332,7 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
     per_generation = low = high = None
     if max(done) > min(done):
         per_generation = theil_sen(done, rss)
-        # One sample in every INTERVAL_SAMPLES for the interval: samples 2 s apart share the
-        # work in flight, and the interval assumes independent points.
-        low, high = sen_interval(done[::INTERVAL_SAMPLES], rss[::INTERVAL_SAMPLES])
+        low, high = sen_interval(done, rss, every=INTERVAL_SAMPLES)
     per_second = theil_sen(times, rss)
     return Growth(
         segment=segment,
@@ -350,3 +362,43 @@ def trimmed_rss(pid: int) -> dict[str, int | None] | None:
     except subprocess.TimeoutExpired:
         return None
     return {"before_kb": before, "after_kb": rss_kb(pid)}
+
+
+def memory_verdict(growths: list[Growth], seconds: float, database_kb: int) -> dict[str, Any]:
+    judged = seconds >= JUDGE_MEMORY_FROM
+    fitted = [g for g in growths if g.bytes_per_generation is not None and g.generations >= 50]
+    worst = max((g.bytes_per_generation or 0.0 for g in fitted), default=None)
+    if not judged:
+        verdict = (
+            f"not judged: a {seconds:.0f} s run is too short (judged from {JUDGE_MEMORY_FROM} s)"
+        )
+        ok = True
+    elif not fitted and database_kb < PAGE_CACHE_KB:
+        verdict = (
+            f"not judged: the database ({database_kb} KB) never outgrew SQLite's page caches "
+            f"({PAGE_CACHE_KB} KB a connection), which grow with it; run longer (--seconds 3600)"
+        )
+        ok = True
+    elif not fitted:
+        verdict = "not judged: too few generations after the warm-up"
+        ok = False
+    elif any((g.low or 0.0) > GROWTH_TARGET for g in fitted):
+        ok = False
+        verdict = f"GROWING: worst segment {worst:.0f} B/generation, above the target"
+    elif all((g.high or 0.0) < GROWTH_TARGET for g in fitted):
+        ok = True
+        verdict = f"flat: worst segment {worst:.0f} B/generation, below the target"
+    else:
+        # Resident memory swings by megabytes with the work in flight: a short fit cannot
+        # tell 1 KB per generation from none. Longer runs narrow the interval.
+        ok = True
+        verdict = (
+            f"not resolved: worst segment {worst:.0f} B/generation, but its 95% interval "
+            f"holds {GROWTH_TARGET} B; run longer to tell"
+        )
+    return {
+        "judged": judged,
+        "ok": ok,
+        "verdict": verdict,
+        "worst_bytes_per_generation": worst,
+    }
