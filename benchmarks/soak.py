@@ -38,9 +38,8 @@ import httpx
 from common import load_average, machine, percentile, today, write_section
 from flow import jpeg, photo, server_env, site_copy
 from soak_checks import (
+    FIT_AT_LEAST,
     GROWTH_TARGET,
-    JUDGE_MEMORY_FROM,
-    PAGE_CACHE_KB,
     Command,
     Growth,
     Sample,
@@ -69,13 +68,14 @@ LEASE_SECONDS = 10  # how soon jobs of the killed process go back to the queue
 # Only the site's daily spend cap is raised, so that it does not end the soak early.
 SITE_SETTINGS = {"daily_spend_cap_usd": "100000"}
 PHOTO_SIDE = 800
-BACKUP_AT, KILL_AT = 0.25, 0.5  # fractions of the run
+BACKUP_AT = 0.25  # fraction of the run (the SIGKILL's is --kill-at)
 ANSWERED_TARGET = 0.999
-# A fresh process's memory in use climbs for its first minutes while its caches fill (SQLite's
-# page cache per pooled connection, compiled statements, templates, the thread pool). The
-# shortest climb seen (2026-12-07, 10-minute runs) took 180 s; a process restarted on a 3.5 MB
-# database climbed for about 18 minutes (docs/benchmarks.md "Soak"), not yet explained.
-WARMUP_SECONDS = 180.0
+# A fresh process's memory in use climbs for its first 15-20 minutes and then holds (hour-long
+# runs of 2026-12-07, both segments; docs/benchmarks.md "Soak"): bounded caches fill up (the
+# access log's 1,024 recent paths, the regex cache, rate-limit windows, SQLite's page caches at
+# about 2 MB) and the interpreter's tables reach their working size.
+WARMUP_SECONDS = 1200.0
+SAMPLE_EVERY = 2.0  # seconds between memory samples (1 s in runs shorter than 10 minutes)
 RESTART_GRACE = 2.0  # seconds after the restarted server answered /healthz
 
 
@@ -290,10 +290,11 @@ def markdown(report: dict[str, Any]) -> str:
         "refused or cut off in it are listed apart, not as 5xx. Memory growth is the "
         "Theil-Sen slope (the median of pairwise slopes, blind to the 64 MiB spikes of "
         "password hashes) of VmRSS sampled every 2 s against generations finished, after a "
-        f"warm-up: {report['warmup']:.0f} s into each segment and once the database is larger "
-        f"than SQLite's page cache ({PAGE_CACHE_KB} KB for each of the pool's connections, "
-        "which grow with the database until then); fitted separately before and after the "
-        "restart, with Sen's 95% interval (of all the slopes, counting one sample in five as independent).",
+        f"warm-up of {report['warmup']:.0f} s into each segment, fitted separately before and "
+        "after the restart, with Sen's 95% interval (of all the slopes, counting one sample in "
+        f"five as independent); a segment is judged with at least {FIT_AT_LEAST:.0f} s of "
+        "traffic after its warm-up. SQLite's heap (`forkable_sqlite_memory_bytes`, mostly its "
+        "page caches) is read from the server's `/metrics` with each sample.",
     ]
     return "\n".join(lines)
 
@@ -304,16 +305,22 @@ def memory_summary(
     parts = []
     for g in growths:
         if g.bytes_per_generation is None:
-            parts.append(f"segment {g.segment}: too few samples")
+            parts.append(f"segment {g.segment}: not past its warm-up")
             continue
         parts.append(
             f"segment {g.segment}: {g.start_mb:.0f} -> {g.end_mb:.0f} MB over {g.generations} "
-            f"generations, {g.bytes_per_generation:.0f} B/generation"
+            f"generations in {g.seconds:.0f} s, {g.bytes_per_generation:.0f} B/generation"
             + (
                 f" (95%: {g.low:.0f} to {g.high:.0f})"
                 if g.low is not None and g.high is not None
                 else ""
             )
+            + (
+                f", SQLite {g.sqlite_start_mb:.1f} -> {g.sqlite_end_mb:.1f} MB"
+                if g.sqlite_start_mb is not None and g.sqlite_end_mb is not None
+                else ""
+            )
+            + ("" if g.seconds >= FIT_AT_LEAST else " (too short to judge)")
         )
     if trim and trim["before_kb"] and trim["after_kb"]:
         parts.append(
@@ -378,7 +385,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         threads = [
             threading.Thread(target=v.run, args=(arrive_within,), daemon=True) for v in visitors
         ]
-        every = 2.0 if args.seconds >= JUDGE_MEMORY_FROM else 1.0
+        every = SAMPLE_EVERY if args.seconds >= 600 else 1.0
         helpers = [
             threading.Thread(
                 target=sample_memory,
@@ -403,7 +410,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         deadline = timeline.started + args.seconds
         time.sleep(max(0.0, timeline.started + BACKUP_AT * args.seconds - time.monotonic()))
         backup_thread.start()
-        time.sleep(max(0.0, timeline.started + KILL_AT * args.seconds - time.monotonic()))
+        time.sleep(max(0.0, timeline.started + args.kill_at * args.seconds - time.monotonic()))
         timeline.kill_sent = time.monotonic()
         timeline.mark("SIGKILL")
         server.kill()
@@ -448,9 +455,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     )
     until = timeline.marks["traffic stopped"]
     growths = [g for g in (fit_growth(samples, s, args.warmup, until) for s in (1, 2)) if g]
-    verdict = memory_verdict(
-        growths, args.seconds, max((s.database_kb for s in samples), default=0)
-    )
+    verdict = memory_verdict(growths)
     requests = request_summary(calls, timeline)
     report: dict[str, Any] = {
         "command": " ".join(["benchmarks/soak.py", *sys.argv[1:]]),
@@ -519,6 +524,9 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=90, help="seconds to let jobs finish")
     parser.add_argument(
         "--warmup", type=float, default=WARMUP_SECONDS, help="seconds of memory not fitted"
+    )
+    parser.add_argument(
+        "--kill-at", type=float, default=0.5, help="when to SIGKILL the server, as a fraction"
     )
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", type=Path, help="also write the report here")

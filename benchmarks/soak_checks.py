@@ -212,15 +212,11 @@ def unfinished_generations(data_dir: Path) -> int:
 
 
 GROWTH_TARGET = 1024  # bytes of resident memory per generation, after warm-up
-# Seconds: a shorter run is too short to judge its memory (two segments, each warming up).
-JUDGE_MEMORY_FROM = 600
+# A segment is judged only with this many seconds of traffic after its warm-up: resident memory
+# swings by megabytes with the work in flight, and a shorter fit cannot tell 1 KB per
+# generation from none.
+FIT_AT_LEAST = 600.0
 INTERVAL_SAMPLES = 5  # every 10 s at the soak's 2-s sampling
-# SQLite's page cache, per pooled connection (its default `cache_size` of -2000): each of the
-# pool's five connections keeps up to this much of the database in memory. Until the database
-# is larger, the caches grow with it, about five times the database's own growth (measured
-# 2026-12-07: five connections reading a 1.3 MB soak database took 5.9 MB more), which in a
-# 10-minute run from an empty site is 4-19 KB per generation that is no leak.
-PAGE_CACHE_KB = 2000
 
 
 @dataclass(frozen=True)
@@ -270,6 +266,8 @@ class Growth:
     # Sen's 95% interval of bytes_per_generation: how finely the run can tell growth apart.
     low: float | None = None
     high: float | None = None
+    sqlite_start_mb: float | None = None  # SQLite's heap in the server, as start_mb and end_mb
+    sqlite_end_mb: float | None = None
 
 
 def theil_sen(xs: list[float], ys: list[float]) -> float:
@@ -320,10 +318,7 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
     mine = [s for s in samples if s.segment == segment and s.at <= until]
     if not mine:
         return None
-    # Warm: ``warmup`` seconds into the segment, and the database past what the page caches hold.
-    cached = next((s.at for s in mine if s.database_kb >= PAGE_CACHE_KB), math.inf)
-    start = max(mine[0].at + warmup, cached)
-    fitted = [s for s in mine if s.at >= start]
+    fitted = [s for s in mine if s.at >= mine[0].at + warmup]
     if len(fitted) < 3:
         return Growth(segment, len(fitted), 0, 0.0, None, None, mine[0].rss_kb / 1024, 0.0)
     done = [float(s.finished) for s in fitted]
@@ -346,7 +341,14 @@ def fit_growth(samples: list[Sample], segment: int, warmup: float, until: float)
         end_mb=statistics.median(s.rss_kb for s in fitted[-5:]) / 1024,
         low=low,
         high=high,
+        sqlite_start_mb=_median_mb([s.sqlite_kb for s in fitted[:5]]),
+        sqlite_end_mb=_median_mb([s.sqlite_kb for s in fitted[-5:]]),
     )
+
+
+def _median_mb(readings: list[int | None]) -> float | None:
+    known = [kb for kb in readings if kb is not None]
+    return statistics.median(known) / 1024 if known else None
 
 
 def trimmed_rss(pid: int) -> dict[str, int | None] | None:
@@ -364,24 +366,20 @@ def trimmed_rss(pid: int) -> dict[str, int | None] | None:
     return {"before_kb": before, "after_kb": rss_kb(pid)}
 
 
-def memory_verdict(growths: list[Growth], seconds: float, database_kb: int) -> dict[str, Any]:
-    judged = seconds >= JUDGE_MEMORY_FROM
-    fitted = [g for g in growths if g.bytes_per_generation is not None and g.generations >= 50]
+def memory_verdict(growths: list[Growth]) -> dict[str, Any]:
+    """Flat, GROWING, not resolved (the interval holds the target) or not judged (no segment
+    ran FIT_AT_LEAST seconds past its warm-up)."""
+    fitted = [
+        g for g in growths if g.bytes_per_generation is not None and g.seconds >= FIT_AT_LEAST
+    ]
     worst = max((g.bytes_per_generation or 0.0 for g in fitted), default=None)
-    if not judged:
+    judged = bool(fitted)
+    if not fitted:
         verdict = (
-            f"not judged: a {seconds:.0f} s run is too short (judged from {JUDGE_MEMORY_FROM} s)"
+            f"not judged: no segment ran {FIT_AT_LEAST:.0f} s past its warm-up; for memory, "
+            "run longer with the kill late (--seconds 4500 --kill-at 0.8)"
         )
         ok = True
-    elif not fitted and database_kb < PAGE_CACHE_KB:
-        verdict = (
-            f"not judged: the database ({database_kb} KB) never outgrew SQLite's page caches "
-            f"({PAGE_CACHE_KB} KB a connection), which grow with it; run longer (--seconds 3600)"
-        )
-        ok = True
-    elif not fitted:
-        verdict = "not judged: too few generations after the warm-up"
-        ok = False
     elif any((g.low or 0.0) > GROWTH_TARGET for g in fitted):
         ok = False
         verdict = f"GROWING: worst segment {worst:.0f} B/generation, above the target"
@@ -389,8 +387,7 @@ def memory_verdict(growths: list[Growth], seconds: float, database_kb: int) -> d
         ok = True
         verdict = f"flat: worst segment {worst:.0f} B/generation, below the target"
     else:
-        # Resident memory swings by megabytes with the work in flight: a short fit cannot
-        # tell 1 KB per generation from none. Longer runs narrow the interval.
+        # Longer runs narrow the interval.
         ok = True
         verdict = (
             f"not resolved: worst segment {worst:.0f} B/generation, but its 95% interval "
