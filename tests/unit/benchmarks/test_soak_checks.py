@@ -6,7 +6,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from soak_checks import GROWTH_TARGET, Sample, fit_growth, sen_interval, theil_sen
+from soak_checks import (
+    GROWTH_TARGET,
+    Sample,
+    fit_growth,
+    memory_verdict,
+    sen_interval,
+    theil_sen,
+)
 
 MB = 1024  # KB
 
@@ -81,3 +88,20 @@ def test_only_the_segment_asked_for_after_its_warm_up_is_fitted() -> None:
     assert two is not None and two.low is not None and two.low > GROWTH_TARGET
     assert one.seconds == pytest.approx(1800 - 2 - 180)  # from 180 s in to its last sample
     assert two.seconds == pytest.approx(3000 - 1800 - 180)  # from 180 s in until the traffic ends
+
+
+def test_the_verdict_needs_a_segment_long_past_its_warm_up() -> None:
+    flat = fit_growth(run(0.0, seconds=2400), segment=1, warmup=1200, until=2400)
+    short = fit_growth(run(0.0, seconds=1500), segment=1, warmup=1200, until=1500)
+    leaking = fit_growth(run(4000.0, seconds=2400), segment=1, warmup=1200, until=2400)
+    assert flat is not None and short is not None and leaking is not None
+    assert memory_verdict([short]) == {
+        "judged": False,
+        "ok": True,
+        "verdict": memory_verdict([])["verdict"],
+        "worst_bytes_per_generation": None,
+    }
+    assert memory_verdict([flat])["verdict"].startswith("flat")
+    assert memory_verdict([flat, short])["judged"]  # the short segment is left out
+    growing = memory_verdict([flat, leaking])
+    assert growing["verdict"].startswith("GROWING") and not growing["ok"]
