@@ -70,10 +70,10 @@ SITE_SETTINGS = {"daily_spend_cap_usd": "100000"}
 PHOTO_SIDE = 800
 BACKUP_AT = 0.25  # fraction of the run (the SIGKILL's is --kill-at)
 ANSWERED_TARGET = 0.999
-# A fresh process's memory in use climbs for its first 15-20 minutes and then holds (hour-long
+# A fresh process's memory in use climbs for its first 15-25 minutes and then holds (hour-long
 # runs of 2026-12-07, both segments; docs/benchmarks.md "Soak"): bounded caches fill up (the
-# access log's 1,024 recent paths, the regex cache, rate-limit windows, SQLite's page caches at
-# about 2 MB) and the interpreter's tables reach their working size.
+# access log's 1,024 recent paths, the regex cache, rate-limit windows, SQLite's page caches:
+# 1-2.6 MB, more as more of the database is read) and the interpreter's tables reach their size.
 WARMUP_SECONDS = 1200.0
 SAMPLE_EVERY = 2.0  # seconds between memory samples (1 s in runs shorter than 10 minutes)
 RESTART_GRACE = 2.0  # seconds after the restarted server answered /healthz
