@@ -533,6 +533,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args()
+    if not 0 < args.kill_at < 1:
+        parser.error(f"--kill-at is a fraction of the run, between 0 and 1, not {args.kill_at}")
     if args.keep:
         args.keep.mkdir(parents=True)
         report = run(args, args.keep)
