@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -122,3 +123,23 @@ def test_give_back_uncounts_the_newest_event(clock: Clock) -> None:
     assert windows.hit(limit, "ip") == pytest.approx(50)
     windows.give_back(limit, "never-seen")  # nothing to give back: nothing happens
     assert windows.hit(limit, "never-seen") is None
+
+
+def test_a_remembered_key_stays_small(clock: Clock) -> None:
+    # A known address is remembered for 30 days, one window per account and address: what
+    # one takes, times the pairs of a month, is what the embedded limiter holds.
+    month = Limit("known-address", 1, 30 * 24 * 60 * 60)
+    keys = [f"site:user{n}@example.com:203.0.113.{n % 250}" for n in range(5000)]
+    windows = MemoryWindows(clock)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for key in keys:
+            assert windows.hit(month, key) is None
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    # About 250 bytes (window, its list, the key's tuple, the table's share); a deque would
+    # add some 600 more.
+    assert grown / len(keys) < 400
