@@ -24,6 +24,11 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 # How long a SQLite writer waits for the lock before giving up, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Each connection's page cache, in KB (SQLite's default is 2,000). A request reads a few dozen
+# pages, and in WAL mode a connection drops its whole cache whenever another one has written,
+# so a large cache helps only scans (ledger checks, alert rules); it filled in steps as the
+# database grew, over hours, five connections' worth. Small, it is full within minutes.
+SQLITE_CACHE_KB = 512
 
 # A statement's kind is its first keyword; anything else (PRAGMA, WITH, SAVEPOINT ...) is "other".
 QUERY_KINDS = ("select", "insert", "update", "delete", "begin", "commit", "rollback", "other")
@@ -109,6 +114,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
