@@ -24,10 +24,10 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 # How long a SQLite writer waits for the lock before giving up, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Each connection's page cache, in KB (SQLite's default is 2,000). A request reads a few dozen
-# pages, and in WAL mode a connection drops its whole cache whenever another one has written,
-# so a large cache helps only scans (ledger checks, alert rules); it filled in steps as the
-# database grew, over hours, five connections' worth. Small, it is full within minutes.
+# Each connection's page cache, in KB (SQLite's default is 2,000). A request reads a small part
+# of the database, and in WAL mode a connection drops its whole cache whenever another one has
+# written, so a large cache helps mostly scans (ledger checks, alert rules); with the default
+# it filled in steps as the database grew, over hours. This one is full within minutes.
 SQLITE_CACHE_KB = 512
 
 # A statement's kind is its first keyword; anything else (PRAGMA, WITH, SAVEPOINT ...) is "other".
