@@ -12,7 +12,7 @@ fresh data dir and verifies there.
 
 Usage: .venv/bin/python benchmarks/soak.py [--seconds 600] [--visitors 8] [--json PATH] [--record]
 `--record` writes its section of docs/benchmarks.md: the default 10-minute run one, a longer
-run (for memory, which is judged only past a 20-minute warm-up) another. Exit 1 when a target
+run (for memory, which is judged only past a 25-minute warm-up) another. Exit 1 when a target
 is missed.
 """
 
@@ -72,12 +72,12 @@ SITE_SETTINGS = {"daily_spend_cap_usd": "100000"}
 PHOTO_SIDE = 800
 BACKUP_AT = 0.25  # fraction of the run (the SIGKILL's is --kill-at)
 ANSWERED_TARGET = 0.999
-# A fresh process's memory in use climbs for its first 15-25 minutes and then holds (hour-long
-# runs of 2026-12-07, both segments; docs/benchmarks.md "Soak"): bounded caches fill up (the
-# access log's 1,024 recent paths, the regex cache, rate-limit windows, SQLite's page caches:
-# 1-2.6 MB, more as more of the database is read) and the interpreter's tables reach their size.
+# A fresh process's memory in use climbs for its first 15-25 minutes and then holds (hour- and
+# two-hour runs of 2026-12-07; docs/benchmarks.md "Soak"): bounded caches fill up (the access
+# log's 1,024 recent paths, the regex cache, rate-limit windows, SQLite's page caches, capped
+# at 512 KB a connection) and the interpreter's tables reach their size.
 DEFAULT_SECONDS = 600
-WARMUP_SECONDS = 1200.0
+WARMUP_SECONDS = 1500.0
 SAMPLE_EVERY = 2.0  # seconds between memory samples (1 s in runs shorter than 10 minutes)
 RESTART_GRACE = 2.0  # seconds after the restarted server answered /healthz
 

@@ -377,7 +377,7 @@ def memory_verdict(growths: list[Growth]) -> dict[str, Any]:
     if not fitted:
         verdict = (
             f"not judged: no segment ran {FIT_AT_LEAST:.0f} s past its warm-up; for memory, "
-            "run longer with the kill late (--seconds 4500 --kill-at 0.8)"
+            "run longer with the kill late (--seconds 7200 --kill-at 0.9)"
         )
         ok = True
     elif any((g.low or 0.0) > GROWTH_TARGET for g in fitted):
